@@ -1,0 +1,315 @@
+//! A verified L2 order book.
+//!
+//! One [`OrderBook::apply`] takes a snapshot or an incremental, checks the incremental against
+//! the venue's sequence rule and refuses with a typed [`BookError`] instead of drifting from
+//! the exchange. Each side is a `Vec` sorted so that the best level is at the tail: most
+//! updates touch the top of the book, where inserts and removals move few elements.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decimal::Decimal;
+use crate::error::BookError;
+use crate::packet::{BookDelta, BookSnapshot, Level, Sequence};
+
+/// How a venue chains its incrementals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeqRule {
+    /// Binance spot: an event covers ids `U..=u`. Stale if `u <=` book id; a gap if `U >` book id + 1.
+    UpdateIdRange,
+    /// Each event names the previous event's last id (Binance futures `pu`, HTX `prevSeqNum`).
+    /// Stale if its last id `<=` book id. The first after a snapshot may instead straddle the
+    /// snapshot id (`U <= id < u`, Binance futures); after that `prev` must equal the book id.
+    PrevLink,
+    /// Bybit: each event's `u` is the previous `u` + 1. Stale if `u <=` book id.
+    Consecutive,
+    /// No sequence numbers (Bitstamp): every incremental applies; gaps cannot be seen.
+    Unsequenced,
+}
+
+/// What [`OrderBook::apply_delta`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The update changed the book.
+    Updated,
+    /// The update was older than the book and was ignored, as the venue's rule prescribes.
+    Stale,
+}
+
+/// An L2 order book for one instrument.
+#[derive(Debug, Clone)]
+pub struct OrderBook {
+    rule: SeqRule,
+    /// Ascending by price: best (highest) bid last.
+    bids: Vec<Level>,
+    /// Descending by price: best (lowest) ask last.
+    asks: Vec<Level>,
+    seq: u64,
+    synced: bool,
+    /// Whether an incremental has been applied since the last snapshot (for [`SeqRule::PrevLink`]).
+    linked: bool,
+}
+
+impl OrderBook {
+    /// An empty book that waits for a snapshot.
+    pub fn new(rule: SeqRule) -> Self {
+        Self { rule, bids: Vec::new(), asks: Vec::new(), seq: 0, synced: false, linked: false }
+    }
+
+    /// The sequence rule this book enforces.
+    pub fn rule(&self) -> SeqRule {
+        self.rule
+    }
+
+    /// Whether the book holds a snapshot and every incremental since.
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// The last applied sequence id.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Replaces the book with a full image. Zero quantities are dropped; duplicate prices keep the last.
+    pub fn apply_snapshot(&mut self, snapshot: &BookSnapshot) -> Result<(), BookError> {
+        load_side(&mut self.bids, &snapshot.bids, |a, b| a.cmp(b));
+        load_side(&mut self.asks, &snapshot.asks, |a, b| b.cmp(a));
+        self.seq = snapshot.seq;
+        self.synced = true;
+        self.linked = false;
+        self.check_crossed()
+    }
+
+    /// Applies an incremental under the book's sequence rule.
+    ///
+    /// On a gap or a crossed result the book is marked unsynced and must be rebuilt from a
+    /// fresh snapshot; until then every incremental is refused with [`BookError::NotSynced`].
+    pub fn apply_delta(&mut self, delta: &BookDelta) -> Result<Applied, BookError> {
+        if !self.synced {
+            return Err(BookError::NotSynced);
+        }
+        match self.verdict(&delta.seq) {
+            Verdict::Stale => return Ok(Applied::Stale),
+            Verdict::Gap => {
+                self.synced = false;
+                return Err(BookError::Gap { book_seq: self.seq, update: delta.seq });
+            }
+            Verdict::Apply => {}
+        }
+        for level in &delta.bids {
+            upsert(&mut self.bids, *level, |a, b| a.cmp(b));
+        }
+        for level in &delta.asks {
+            upsert(&mut self.asks, *level, |a, b| b.cmp(a));
+        }
+        if self.rule != SeqRule::Unsequenced {
+            self.seq = delta.seq.last;
+        }
+        self.linked = true;
+        self.check_crossed()?;
+        Ok(Applied::Updated)
+    }
+
+    fn verdict(&self, seq: &Sequence) -> Verdict {
+        let id = self.seq;
+        match self.rule {
+            SeqRule::Unsequenced => Verdict::Apply,
+            _ if seq.last <= id => Verdict::Stale,
+            SeqRule::UpdateIdRange => {
+                if seq.first.unwrap_or(seq.last) > id.saturating_add(1) {
+                    Verdict::Gap
+                } else {
+                    Verdict::Apply
+                }
+            }
+            SeqRule::PrevLink => {
+                let chained = seq.prev == Some(id);
+                let straddles = !self.linked && seq.first.is_some_and(|first| first <= id);
+                if chained || straddles {
+                    Verdict::Apply
+                } else {
+                    Verdict::Gap
+                }
+            }
+            SeqRule::Consecutive => {
+                if seq.last == id.saturating_add(1) {
+                    Verdict::Apply
+                } else {
+                    Verdict::Gap
+                }
+            }
+        }
+    }
+
+    fn check_crossed(&mut self) -> Result<(), BookError> {
+        if let (Some(bid), Some(ask)) = (self.bids.last(), self.asks.last()) {
+            if bid.price >= ask.price {
+                self.synced = false;
+                return Err(BookError::Crossed { bid: bid.price.to_string(), ask: ask.price.to_string() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Best bid, if any.
+    pub fn best_bid(&self) -> Option<&Level> {
+        self.bids.last()
+    }
+
+    /// Best ask, if any.
+    pub fn best_ask(&self) -> Option<&Level> {
+        self.asks.last()
+    }
+
+    /// Bids, best first.
+    pub fn bids(&self) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
+        self.bids.iter().rev()
+    }
+
+    /// Asks, best first.
+    pub fn asks(&self) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
+        self.asks.iter().rev()
+    }
+
+    /// The top `n` levels of each side as a snapshot, best first.
+    pub fn top(&self, n: usize) -> BookSnapshot {
+        BookSnapshot {
+            bids: self.bids().take(n).copied().collect(),
+            asks: self.asks().take(n).copied().collect(),
+            seq: self.seq,
+        }
+    }
+
+    /// Number of bid and ask levels.
+    pub fn depth(&self) -> (usize, usize) {
+        (self.bids.len(), self.asks.len())
+    }
+
+    /// Drops every level and waits for a snapshot.
+    pub fn clear(&mut self) {
+        self.bids.clear();
+        self.asks.clear();
+        self.synced = false;
+        self.linked = false;
+    }
+}
+
+enum Verdict {
+    Apply,
+    Stale,
+    Gap,
+}
+
+/// Fills `side` from venue levels, sorted by `order` with the best level last.
+fn load_side(side: &mut Vec<Level>, levels: &[Level], order: impl Fn(&Decimal, &Decimal) -> std::cmp::Ordering) {
+    side.clear();
+    side.extend(levels.iter().filter(|l| !l.qty.is_zero()).copied());
+    // Stable sort keeps the venue's order among equal prices, so dedup keeps the last one sent.
+    side.sort_by(|a, b| order(&a.price, &b.price));
+    side.reverse();
+    side.dedup_by(|later, earlier| later.price == earlier.price);
+    side.reverse();
+}
+
+/// Sets one level: quantity zero removes it, otherwise inserts or replaces.
+fn upsert(side: &mut Vec<Level>, level: Level, order: impl Fn(&Decimal, &Decimal) -> std::cmp::Ordering) {
+    match side.binary_search_by(|probe| order(&probe.price, &level.price)) {
+        Ok(i) if level.qty.is_zero() => {
+            side.remove(i);
+        }
+        Ok(i) => side[i].qty = level.qty,
+        Err(_) if level.qty.is_zero() => {}
+        Err(i) => side.insert(i, level),
+    }
+}
+
+/// An [`OrderBook`] with the venue-independent half of every sync procedure: incrementals
+/// that arrive before the snapshot (or after a gap) wait in a bounded queue; when the snapshot
+/// comes, the stale ones are dropped and the rest applied under the book's rule.
+#[derive(Debug, Clone)]
+pub struct BookSync {
+    book: OrderBook,
+    pending: VecDeque<BookDelta>,
+    max_pending: usize,
+    pending_dropped: u64,
+}
+
+impl BookSync {
+    /// A syncing book that holds at most `max_pending` incrementals while it waits.
+    pub fn new(rule: SeqRule, max_pending: usize) -> Self {
+        Self { book: OrderBook::new(rule), pending: VecDeque::new(), max_pending, pending_dropped: 0 }
+    }
+
+    /// The book.
+    pub fn book(&self) -> &OrderBook {
+        &self.book
+    }
+
+    /// Incrementals waiting for a snapshot.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Incrementals dropped because the wait queue was full (oldest first). Harmless for
+    /// correctness: a snapshot older than what remains is then refused as a gap.
+    pub fn pending_dropped(&self) -> u64 {
+        self.pending_dropped
+    }
+
+    /// Applies an incremental, or queues it while the book waits for a snapshot.
+    ///
+    /// A gap marks the book unsynced and queues the refused update, so that the next snapshot
+    /// can be aligned with it; the caller fetches that snapshot.
+    pub fn on_delta(&mut self, delta: BookDelta) -> Result<Applied, BookError> {
+        if !self.book.is_synced() {
+            self.enqueue(delta);
+            return Err(BookError::NotSynced);
+        }
+        match self.book.apply_delta(&delta) {
+            Err(err @ BookError::Gap { .. }) => {
+                self.enqueue(delta);
+                Err(err)
+            }
+            other => other,
+        }
+    }
+
+    /// Loads a snapshot and replays the queued incrementals. Returns how many applied.
+    ///
+    /// Errors with [`BookError::Gap`] when the snapshot is older than the queue (Binance step 4:
+    /// fetch again); the later incrementals stay queued for the next snapshot.
+    pub fn on_snapshot(&mut self, snapshot: &BookSnapshot) -> Result<usize, BookError> {
+        self.book.apply_snapshot(snapshot)?;
+        let mut applied = 0;
+        while let Some(delta) = self.pending.pop_front() {
+            match self.book.apply_delta(&delta) {
+                Ok(Applied::Updated) => applied += 1,
+                Ok(Applied::Stale) => {}
+                Err(err) => {
+                    self.pending.push_front(delta);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Forgets the book and the queue (after a reconnect every book starts again).
+    pub fn reset(&mut self) {
+        self.book.clear();
+        self.pending.clear();
+    }
+
+    fn enqueue(&mut self, delta: BookDelta) {
+        if self.pending.len() >= self.max_pending {
+            self.pending.pop_front();
+            self.pending_dropped += 1;
+        }
+        self.pending.push_back(delta);
+    }
+}
+
+#[cfg(test)]
+mod tests;

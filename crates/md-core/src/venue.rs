@@ -1,0 +1,178 @@
+//! The venue traits: what each exchange implements so that one generic driver can run it.
+//!
+//! The shapes follow the original design (`Exchange`, `Listener`, `Parser`, `SymbolHandler`,
+//! `Symbols`) with two changes: every method takes `&self`, so a venue is a value built from a
+//! config whose URLs can point at a simulator, a testnet or a proxy; and the traits are
+//! object-safe, so the binary picks venues at run time as `Box<dyn Exchange>`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::book::SeqRule;
+use crate::error::{ParseError, SymbolError};
+use crate::packet::{DataPacket, ExchangeId, UnixNanos};
+use crate::symbol::{SymbolInfo, Symbols};
+
+/// One WebSocket message as read from the socket, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub enum Frame<'a> {
+    /// A text frame.
+    Text(&'a str),
+    /// A binary frame (HTX sends gzip-compressed JSON this way).
+    Binary(&'a [u8]),
+}
+
+/// What a frame meant, besides the packets it produced.
+///
+/// Control frames are handled by the driver; only data and status leave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Control {
+    /// A data frame; its packets (zero or more) were appended to the output.
+    Data,
+    /// The venue expects this text back now (HTX `{"ping":n}` → `{"pong":n}`).
+    Reply(String),
+    /// The venue answered our heartbeat.
+    Pong,
+    /// The venue confirmed a subscription (or another request).
+    Subscribed {
+        /// The topic or request id confirmed.
+        topic: String,
+    },
+    /// The venue refused a request; the driver logs it and counts it.
+    Rejected {
+        /// The venue's own words.
+        message: String,
+    },
+    /// The venue announced it will close this connection (Binance `serverShutdown`): reconnect now.
+    Shutdown,
+}
+
+/// A kind of market data to subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    /// Every trade.
+    Trades,
+    /// The L2 order book (snapshot plus incrementals, or periodic snapshots).
+    Book,
+}
+
+impl Channel {
+    /// Both channels.
+    pub const ALL: [Channel; 2] = [Channel::Trades, Channel::Book];
+
+    /// `trades` or `book`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trades => "trades",
+            Self::Book => "book",
+        }
+    }
+}
+
+/// A heartbeat the client must send on its own (Bybit's `{"op":"ping"}` every 20 s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// How often.
+    pub interval: Duration,
+    /// The text frame to send.
+    pub message: String,
+}
+
+/// Per-connection limits the venue documents; the driver shards and paces by them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Streams (topics) one connection may carry (Binance 1024).
+    pub max_streams_per_connection: usize,
+    /// Topics one subscribe message may name (Bybit spot 10).
+    pub max_topics_per_subscribe: usize,
+    /// Client messages per second (Binance 5, pings included).
+    pub max_messages_per_second: u32,
+    /// The venue closes connections older than this (Binance 24 h): reconnect before.
+    pub max_lifetime: Option<Duration>,
+    /// No frame for this long means the connection is dead.
+    pub liveness_timeout: Duration,
+}
+
+/// Where a venue's book snapshots come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotSource {
+    /// The stream sends them itself (Bybit `snapshot`, HTX `depth.step0`).
+    Stream,
+    /// A REST request per symbol ([`Exchange::fetch_snapshot`]; Binance `/api/v3/depth`).
+    Rest,
+    /// A request sent on the same connection ([`Exchange::snapshot_request`]; HTX mbp `req`).
+    InBand,
+}
+
+/// Turns the frames of one venue into [`DataPacket`]s.
+///
+/// Parsers are pure: the receive time comes in as an argument, so the same frames always give
+/// the same packets (tests, replay). They never panic on any input.
+pub trait Parser: Send + Sync {
+    /// Parses one frame, appending any packets to `out`.
+    fn parse(&self, frame: Frame<'_>, local_ts: UnixNanos, out: &mut Vec<DataPacket>) -> Result<Control, ParseError>;
+}
+
+/// Lists a venue's instruments over REST.
+#[async_trait]
+pub trait SymbolHandler: Send + Sync {
+    /// Every spot instrument the venue lists, with native and canonical names.
+    async fn get_symbols(&self) -> Result<Symbols, SymbolError>;
+}
+
+/// The WebSocket side of a venue: where to connect and what to send.
+pub trait Listener: Send + Sync {
+    /// The WebSocket URL for a connection carrying these channels.
+    fn ws_url(&self, channels: &[Channel]) -> String;
+
+    /// The topics (stream names) for one symbol and channel, as the venue spells them.
+    fn topics(&self, symbol: &SymbolInfo, channel: Channel) -> Vec<String>;
+
+    /// The subscribe messages for a set of topics, each within
+    /// [`ConnectionLimits::max_topics_per_subscribe`].
+    fn subscribe_messages(&self, topics: &[String]) -> Vec<String>;
+
+    /// A heartbeat the client must send, if the venue wants one.
+    fn heartbeat(&self) -> Option<Heartbeat>;
+
+    /// The venue's documented connection limits.
+    fn limits(&self) -> ConnectionLimits;
+}
+
+/// One venue: its identity, its listener, parser and symbol handler, and its book rules.
+#[async_trait]
+pub trait Exchange: Send + Sync {
+    /// Which venue.
+    fn id(&self) -> ExchangeId;
+
+    /// Its WebSocket side.
+    fn listener(&self) -> &dyn Listener;
+
+    /// Its REST symbol listing.
+    fn symbol_handler(&self) -> &dyn SymbolHandler;
+
+    /// A parser naming packets with this listing.
+    fn parser(&self, symbols: Arc<Symbols>) -> Box<dyn Parser>;
+
+    /// How its book incrementals chain.
+    fn seq_rule(&self) -> SeqRule;
+
+    /// Where its book snapshots come from.
+    fn snapshot_source(&self) -> SnapshotSource;
+
+    /// Fetches a book snapshot over REST ([`SnapshotSource::Rest`] venues).
+    /// The packet's `local_ts` is the time the response arrived.
+    async fn fetch_snapshot(&self, symbol: &SymbolInfo) -> Result<DataPacket, SymbolError> {
+        let _ = symbol;
+        Err(SymbolError::Venue(format!("{} has no REST snapshot", self.id())))
+    }
+
+    /// The text that asks for a snapshot on the stream ([`SnapshotSource::InBand`] venues).
+    fn snapshot_request(&self, symbol: &SymbolInfo) -> Option<String> {
+        let _ = symbol;
+        None
+    }
+}
