@@ -54,7 +54,14 @@ pub struct OrderBook {
 impl OrderBook {
     /// An empty book that waits for a snapshot.
     pub fn new(rule: SeqRule) -> Self {
-        Self { rule, bids: Vec::new(), asks: Vec::new(), seq: 0, synced: false, linked: false }
+        Self {
+            rule,
+            bids: Vec::new(),
+            asks: Vec::new(),
+            seq: 0,
+            synced: false,
+            linked: false,
+        }
     }
 
     /// The sequence rule this book enforces.
@@ -94,7 +101,10 @@ impl OrderBook {
             Verdict::Stale => return Ok(Applied::Stale),
             Verdict::Gap => {
                 self.synced = false;
-                return Err(BookError::Gap { book_seq: self.seq, update: delta.seq });
+                return Err(BookError::Gap {
+                    book_seq: self.seq,
+                    update: delta.seq,
+                });
             }
             Verdict::Apply => {}
         }
@@ -147,7 +157,10 @@ impl OrderBook {
         if let (Some(bid), Some(ask)) = (self.bids.last(), self.asks.last()) {
             if bid.price >= ask.price {
                 self.synced = false;
-                return Err(BookError::Crossed { bid: bid.price.to_string(), ask: ask.price.to_string() });
+                return Err(BookError::Crossed {
+                    bid: bid.price.to_string(),
+                    ask: ask.price.to_string(),
+                });
             }
         }
         Ok(())
@@ -203,7 +216,11 @@ enum Verdict {
 }
 
 /// Fills `side` from venue levels, sorted by `order` with the best level last.
-fn load_side(side: &mut Vec<Level>, levels: &[Level], order: impl Fn(&Decimal, &Decimal) -> std::cmp::Ordering) {
+fn load_side(
+    side: &mut Vec<Level>,
+    levels: &[Level],
+    order: impl Fn(&Decimal, &Decimal) -> std::cmp::Ordering,
+) {
     side.clear();
     side.extend(levels.iter().filter(|l| !l.qty.is_zero()).copied());
     // Stable sort keeps the venue's order among equal prices, so dedup keeps the last one sent.
@@ -239,7 +256,12 @@ pub struct BookSync {
 impl BookSync {
     /// A syncing book that holds at most `max_pending` incrementals while it waits.
     pub fn new(rule: SeqRule, max_pending: usize) -> Self {
-        Self { book: OrderBook::new(rule), pending: VecDeque::new(), max_pending, pending_dropped: 0 }
+        Self {
+            book: OrderBook::new(rule),
+            pending: VecDeque::new(),
+            max_pending,
+            pending_dropped: 0,
+        }
     }
 
     /// The book.

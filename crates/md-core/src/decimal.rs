@@ -46,6 +46,9 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, ParseError> {
     }
     let mantissa_end = i;
     if i == bytes.len() {
+        if let Some(fast) = fast_plain(bytes, int_start, int_digits, frac_digits) {
+            return Ok(fast);
+        }
         if significant_digits(&text[int_start..mantissa_end]) > MAX_DIGITS {
             return Err(ParseError::decimal(text, "more than 28 significant digits"));
         }
@@ -92,7 +95,9 @@ fn scientific(text: &str, mantissa: &str, exponent: &str) -> Result<Decimal, Par
     let (value, scale) = if scale < 0 {
         let mut v = value;
         for _ in 0..(-scale) {
-            v = v.checked_mul(10).ok_or_else(|| ParseError::decimal(text, "value out of range"))?;
+            v = v
+                .checked_mul(10)
+                .ok_or_else(|| ParseError::decimal(text, "value out of range"))?;
         }
         (v, 0u32)
     } else {
@@ -103,6 +108,29 @@ fn scientific(text: &str, mantissa: &str, exponent: &str) -> Result<Decimal, Par
     }
     let signed = if negative { -value } else { value };
     Decimal::try_from_i128_with_scale(signed, scale).map_err(|e| ParseError::decimal(text, e.to_string()))
+}
+
+/// Plain text of at most 19 digits (every venue's prices and sizes in practice) fits a u64
+/// mantissa: build the decimal directly instead of through rust_decimal's general parser.
+fn fast_plain(bytes: &[u8], int_start: usize, int_digits: usize, frac_digits: usize) -> Option<Decimal> {
+    if int_digits + frac_digits > 19 || frac_digits > 28 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    for &b in &bytes[int_start..] {
+        if b != b'.' {
+            mantissa = mantissa * 10 + u64::from(b - b'0');
+        }
+    }
+    let negative = int_start == 1;
+    // from_parts takes the 96-bit mantissa as three 32-bit words; 19 digits fit the low two.
+    Some(Decimal::from_parts(
+        mantissa as u32,
+        (mantissa >> 32) as u32,
+        0,
+        negative,
+        frac_digits as u32,
+    ))
 }
 
 fn significant_digits(mantissa: &str) -> usize {
@@ -117,7 +145,15 @@ mod tests {
 
     #[test]
     fn plain_text_keeps_its_scale() {
-        for text in ["0.35210000", "75848.74", "0", "-1.5", "100", "0.00000001", "1234567890.123456789"] {
+        for text in [
+            "0.35210000",
+            "75848.74",
+            "0",
+            "-1.5",
+            "100",
+            "0.00000001",
+            "1234567890.123456789",
+        ] {
             assert_eq!(parse_decimal(text).unwrap().to_string(), text);
         }
     }
@@ -141,8 +177,27 @@ mod tests {
     #[test]
     fn bad_text_is_an_error() {
         for text in [
-            "", "-", ".", "NaN", "nan", "inf", "-inf", "Infinity", "1_000", "+1", " 1", "1 ", "1e", "1e+",
-            "e5", "1.2.3", "0x10", "1,5", "--1", "1E-99", "12345678901234567890123456789",
+            "",
+            "-",
+            ".",
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "Infinity",
+            "1_000",
+            "+1",
+            " 1",
+            "1 ",
+            "1e",
+            "1e+",
+            "e5",
+            "1.2.3",
+            "0x10",
+            "1,5",
+            "--1",
+            "1E-99",
+            "12345678901234567890123456789",
         ] {
             assert!(parse_decimal(text).is_err(), "{text:?} should be refused");
         }
@@ -168,6 +223,15 @@ mod tests {
                 Decimal::new(mantissa as i64, (-exp) as u32)
             };
             prop_assert_eq!(parsed, expected);
+        }
+
+        #[test]
+        fn fast_path_agrees_with_rust_decimal(int in "-?[0-9]{1,12}", frac in "[0-9]{0,12}") {
+            let text = if frac.is_empty() { int.clone() } else { format!("{int}.{frac}") };
+            let expected = <Decimal as std::str::FromStr>::from_str(&text).unwrap();
+            let parsed = parse_decimal(&text).unwrap();
+            prop_assert_eq!(parsed, expected);
+            prop_assert_eq!(parsed.to_string(), expected.to_string());
         }
 
         #[test]

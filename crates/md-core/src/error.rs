@@ -79,17 +79,25 @@ pub fn snippet(text: &str) -> String {
 impl ParseError {
     /// A refused decimal.
     pub fn decimal(text: &str, reason: impl Into<String>) -> Self {
-        Self::Decimal { text: snippet(text), reason: reason.into() }
+        Self::Decimal {
+            text: snippet(text),
+            reason: reason.into(),
+        }
     }
 
     /// A JSON error, quoting the frame it came from.
     pub fn json(source: serde_json::Error, frame: &str) -> Self {
-        Self::Json { source, snippet: snippet(frame) }
+        Self::Json {
+            source,
+            snippet: snippet(frame),
+        }
     }
 
     /// A frame of an unknown shape.
     pub fn unknown(frame: &str) -> Self {
-        Self::UnknownFrame { snippet: snippet(frame) }
+        Self::UnknownFrame {
+            snippet: snippet(frame),
+        }
     }
 }
 

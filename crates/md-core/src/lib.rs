@@ -19,11 +19,11 @@ pub mod venue;
 pub use book::{Applied, BookSync, OrderBook, SeqRule};
 pub use decimal::{parse_decimal, Decimal};
 pub use error::{BookError, ParseError, SymbolError};
+pub use packet::{ms_to_ns, now_ns};
 pub use packet::{
     BookDelta, BookSnapshot, DataPacket, ExchangeId, Level, Payload, Sequence, Side, Status, Trade, TradeId,
     UnixNanos,
 };
-pub use packet::{ms_to_ns, now_ns};
 pub use symbol::{Symbol, SymbolInfo, Symbols};
 pub use venue::{
     Channel, ConnectionLimits, Control, Exchange, Frame, Heartbeat, Listener, Parser, SnapshotSource,

@@ -137,10 +137,12 @@ pub enum TradeId {
 }
 
 impl TradeId {
-    /// A numeric id when the text is a u64, text otherwise.
+    /// A numeric id when the text is a u64 written canonically (so printing it gives the same
+    /// text back: no sign, no leading zeros), text otherwise.
     pub fn from_text(text: &str) -> Self {
+        let canonical = text == "0" || (!text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()));
         match text.parse() {
-            Ok(n) if !text.starts_with('+') && !(text.len() > 1 && text.starts_with('0')) => Self::Number(n),
+            Ok(n) if canonical => Self::Number(n),
             _ => Self::Text(text.to_owned()),
         }
     }
@@ -236,4 +238,26 @@ pub enum Status {
     },
     /// A book was rebuilt from a fresh snapshot.
     Resynced,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TradeId;
+
+    #[test]
+    fn trade_ids_print_back_as_sent() {
+        for text in [
+            "0",
+            "2290000000090712222",
+            "007",
+            "+5",
+            "4c7b6bdc-b4a3",
+            "",
+            "18446744073709551616",
+        ] {
+            assert_eq!(TradeId::from_text(text).to_string(), text);
+        }
+        assert_eq!(TradeId::from_text("42"), TradeId::Number(42));
+        assert_eq!(TradeId::from_text("042"), TradeId::Text("042".into()));
+    }
 }

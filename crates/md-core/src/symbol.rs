@@ -93,7 +93,8 @@ impl Symbols {
 
     /// Adds one instrument.
     pub fn insert(&mut self, info: SymbolInfo) {
-        self.native_by_symbol.insert(info.symbol.clone(), info.native.clone());
+        self.native_by_symbol
+            .insert(info.symbol.clone(), info.native.clone());
         self.by_native.insert(info.native.clone(), info);
     }
 
@@ -167,8 +168,16 @@ mod tests {
 
     fn listing() -> Symbols {
         Symbols::new([
-            SymbolInfo { symbol: Symbol::new("btc", "usdt"), native: "btcusdt".into(), trading: true },
-            SymbolInfo { symbol: Symbol::new("ETH", "BTC"), native: "ethbtc".into(), trading: false },
+            SymbolInfo {
+                symbol: Symbol::new("btc", "usdt"),
+                native: "btcusdt".into(),
+                trading: true,
+            },
+            SymbolInfo {
+                symbol: Symbol::new("ETH", "BTC"),
+                native: "ethbtc".into(),
+                trading: false,
+            },
         ])
     }
 

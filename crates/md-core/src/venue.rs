@@ -113,7 +113,12 @@ pub enum SnapshotSource {
 /// the same packets (tests, replay). They never panic on any input.
 pub trait Parser: Send + Sync {
     /// Parses one frame, appending any packets to `out`.
-    fn parse(&self, frame: Frame<'_>, local_ts: UnixNanos, out: &mut Vec<DataPacket>) -> Result<Control, ParseError>;
+    fn parse(
+        &self,
+        frame: Frame<'_>,
+        local_ts: UnixNanos,
+        out: &mut Vec<DataPacket>,
+    ) -> Result<Control, ParseError>;
 }
 
 /// Lists a venue's instruments over REST.
