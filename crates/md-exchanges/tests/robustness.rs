@@ -1,4 +1,5 @@
 //! Network input never panics a parser: arbitrary bytes, and valid frames cut short or with a
+#![allow(clippy::unwrap_used)]
 //! byte changed, as text and as (gzip) binary frames, for every venue.
 
 use std::io::Write;
