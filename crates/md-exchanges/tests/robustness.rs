@@ -1,6 +1,6 @@
 //! Network input never panics a parser: arbitrary bytes, and valid frames cut short or with a
-#![allow(clippy::unwrap_used)]
 //! byte changed, as text and as (gzip) binary frames, for every venue.
+#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::sync::Arc;
