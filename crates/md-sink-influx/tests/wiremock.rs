@@ -1,0 +1,258 @@
+//! Both write APIs against a mock server: headers, query, gzip, 429 + Retry-After, 413 split,
+//! 400 dead-letter, linger.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::{snapshot, trade};
+use md_core::DataPacket;
+use md_sink_influx::{Api, Buffer, InfluxConfig, Secret, SinkStats};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+fn v1() -> Api {
+    Api::V1 { user: Some("md".into()), password: Some(Secret::new("pw")), create_databases: false }
+}
+
+fn config(url: &str, api: Api, dir: &std::path::Path) -> InfluxConfig {
+    let mut cfg = InfluxConfig::new(url, api, dir);
+    cfg.retry.initial_backoff = Duration::from_millis(10);
+    cfg.retry.max_backoff = Duration::from_millis(50);
+    cfg.shutdown_timeout = Duration::from_secs(5);
+    cfg
+}
+
+async fn run(cfg: InfluxConfig, packets: Vec<DataPacket>) -> SinkStats {
+    let (tx, rx) = mpsc::channel(1024);
+    let task = tokio::spawn(Buffer::new(cfg).unwrap().run(rx, CancellationToken::new()));
+    for p in packets {
+        tx.send(p).await.unwrap();
+    }
+    drop(tx);
+    tokio::time::timeout(Duration::from_secs(30), task).await.unwrap().unwrap().unwrap()
+}
+
+fn body_text(req: &Request) -> String {
+    if req.headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&req.body[..]).read_to_string(&mut out).unwrap();
+        out
+    } else {
+        String::from_utf8(req.body.clone()).unwrap()
+    }
+}
+
+fn trades(n: u64) -> Vec<DataPacket> {
+    (0..n)
+        .map(|i| trade("BTC-USDT", 1_700_000_000_000 + (i / 3) as i64, 100 + i, "65000.10", "0.001"))
+        .collect()
+}
+
+#[tokio::test]
+async fn v1_headers_query_and_gzip_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/write"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server.uri(), v1(), dir.path());
+    cfg.incremental.retention_policy = Some("autogen".into());
+    let mut packets = trades(3);
+    packets.push(snapshot("BTC-USDT", 1_700_000_000_000, 9, 5));
+    let stats = run(cfg, packets).await;
+    assert_eq!((stats.lines_buffered, stats.lines_written), (4, 4));
+
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2);
+    for req in &reqs {
+        let q: std::collections::HashMap<_, _> = req.url.query_pairs().into_owned().collect();
+        assert_eq!(q["precision"], "ns");
+        assert_eq!(req.headers["content-encoding"], "gzip");
+        assert_eq!(req.headers["authorization"], "Basic bWQ6cHc="); // md:pw
+        let body = body_text(req);
+        if q["db"] == "md_incremental" {
+            assert_eq!(q["rp"], "autogen");
+            assert_eq!(body.lines().count(), 3);
+            assert!(body
+                .lines()
+                .all(|l| l.starts_with("trade,exchange=binance,symbol=BTC-USDT price=65000.10,")));
+        } else {
+            assert_eq!(q["db"], "md_snapshot");
+            assert!(!q.contains_key("rp"));
+            assert!(body.starts_with("book_snapshot,exchange=bybit,symbol=BTC-USDT bid_0_price=100.00,"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn v2_token_header_org_bucket() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/write"))
+        .and(header("authorization", "Token s3cr3t"))
+        .and(query_param("org", "acme"))
+        .and(query_param("bucket", "md_incremental"))
+        .and(query_param("precision", "ns"))
+        .and(header("content-encoding", "gzip"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::V2 { org: "acme".into(), token: Secret::new("s3cr3t") };
+    let stats = run(config(&server.uri(), api, dir.path()), trades(10)).await;
+    assert_eq!(stats.lines_written, 10);
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(body_text(&reqs[0]).lines().count(), 10);
+}
+
+#[tokio::test]
+async fn retries_429_after_retry_after() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let stats = run(config(&server.uri(), v1(), dir.path()), trades(20)).await;
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    assert_eq!((stats.lines_written, stats.batches_retried, stats.lines_dead_lettered), (20, 1, 0));
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(body_text(&reqs[0]), body_text(&reqs[1]));
+}
+
+#[tokio::test]
+async fn retries_503_and_network_errors_until_success() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let stats = run(config(&server.uri(), v1(), dir.path()), trades(5)).await;
+    assert_eq!((stats.lines_written, stats.batches_retried), (5, 3));
+}
+
+struct MoreLinesThan(usize);
+impl wiremock::Match for MoreLinesThan {
+    fn matches(&self, req: &Request) -> bool {
+        body_text(req).lines().count() > self.0
+    }
+}
+
+#[tokio::test]
+async fn too_large_splits_until_accepted_nothing_lost() {
+    let server = MockServer::start().await;
+    Mock::given(MoreLinesThan(3))
+        .respond_with(ResponseTemplate::new(413).set_body_string("request entity too large"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let packets = trades(13);
+    let stats = run(config(&server.uri(), v1(), dir.path()), packets).await;
+    assert_eq!((stats.lines_written, stats.lines_dead_lettered), (13, 0));
+    assert!(stats.batches_split >= 3);
+    let accepted: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(body_text)
+        .filter(|b| b.lines().count() <= 3)
+        .flat_map(|b| b.lines().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(accepted.len(), 13);
+    let unique: std::collections::HashSet<_> = accepted.iter().collect();
+    assert_eq!(unique.len(), 13, "each line accepted exactly once, in order");
+}
+
+#[tokio::test]
+async fn bad_request_goes_to_dead_letter_without_retry() {
+    let server = MockServer::start().await;
+    let message = r#"{"error":"partial write: field type conflict"}"#;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(message))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let stats = run(config(&server.uri(), v1(), dir.path()), trades(7)).await;
+    assert_eq!((stats.lines_written, stats.lines_dead_lettered, stats.batches_retried), (0, 7, 0));
+    let files: Vec<_> =
+        std::fs::read_dir(dir.path().join("dead-letter")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("# status: 400") && text.contains("field type conflict"), "{text}");
+    let points = common::lp::parse(&text).unwrap();
+    assert_eq!(points.len(), 7, "the file holds the whole batch, postable as is");
+}
+
+#[tokio::test]
+async fn linger_flushes_a_small_batch() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server.uri(), v1(), dir.path());
+    cfg.linger = Duration::from_millis(200);
+    let buffer = Buffer::new(cfg).unwrap();
+    let metrics = buffer.metrics();
+    let (tx, rx) = mpsc::channel(16);
+    let task = tokio::spawn(buffer.run(rx, CancellationToken::new()));
+    tx.send(trades(1).remove(0)).await.unwrap();
+    let started = Instant::now();
+    while metrics.snapshot().lines_written == 0 {
+        assert!(started.elapsed() < Duration::from_secs(3), "linger did not flush");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    drop(tx);
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn batch_line_limit_seals_batches() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server.uri(), v1(), dir.path());
+    cfg.batch_lines = 10;
+    cfg.gzip = false;
+    let stats = run(cfg, trades(35)).await;
+    assert_eq!((stats.lines_written, stats.batches_written), (35, 4));
+    let sizes: Vec<usize> =
+        server.received_requests().await.unwrap().iter().map(|r| body_text(r).lines().count()).collect();
+    assert_eq!(sizes, vec![10, 10, 10, 5]);
+}
+
+#[tokio::test]
+async fn cancel_flushes_what_was_queued() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = mpsc::channel(1024);
+    for p in trades(50) {
+        tx.send(p).await.unwrap();
+    }
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let stats = Buffer::new(config(&server.uri(), v1(), dir.path())).unwrap().run(rx, cancel).await.unwrap();
+    assert_eq!(stats.lines_written, 50);
+    drop(tx);
+}
