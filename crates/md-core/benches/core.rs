@@ -10,24 +10,17 @@ use md_core::{parse_decimal, BookDelta, BookSnapshot, Decimal, Level, OrderBook,
 
 fn decimals(c: &mut Criterion) {
     let mut group = c.benchmark_group("decimal");
-    for text in [
-        "16850.04000000",
-        "0.00150000",
-        "9.121E-7",
-        "26.755973959140651643",
-    ] {
+    for text in ["16850.04000000", "0.00150000", "9.121E-7", "26.755973959140651643"] {
         group.bench_function(text, |b| b.iter(|| parse_decimal(black_box(text)).unwrap()));
     }
     group.finish();
 }
 
 fn book_of(levels: i64) -> BookSnapshot {
-    let bids = (0..levels)
-        .map(|i| Level::new(Decimal::new(1_000_000 - i, 2), Decimal::new(5 + i, 3)))
-        .collect();
-    let asks = (0..levels)
-        .map(|i| Level::new(Decimal::new(1_000_001 + i, 2), Decimal::new(5 + i, 3)))
-        .collect();
+    let bids =
+        (0..levels).map(|i| Level::new(Decimal::new(1_000_000 - i, 2), Decimal::new(5 + i, 3))).collect();
+    let asks =
+        (0..levels).map(|i| Level::new(Decimal::new(1_000_001 + i, 2), Decimal::new(5 + i, 3))).collect();
     BookSnapshot { bids, asks, seq: 1 }
 }
 
@@ -36,23 +29,11 @@ fn deltas(count: u64) -> Vec<BookDelta> {
     (0..count)
         .map(|n| {
             let k = (n % 7) as i64;
-            let qty = if n % 5 == 0 {
-                Decimal::ZERO
-            } else {
-                Decimal::new(100 + n as i64 % 50, 3)
-            };
+            let qty = if n % 5 == 0 { Decimal::ZERO } else { Decimal::new(100 + n as i64 % 50, 3) };
             BookDelta {
-                bids: (0..5)
-                    .map(|i| Level::new(Decimal::new(1_000_000 - k - 2 * i, 2), qty))
-                    .collect(),
-                asks: (0..5)
-                    .map(|i| Level::new(Decimal::new(1_000_001 + k + 2 * i, 2), qty))
-                    .collect(),
-                seq: Sequence {
-                    first: None,
-                    last: n + 2,
-                    prev: None,
-                },
+                bids: (0..5).map(|i| Level::new(Decimal::new(1_000_000 - k - 2 * i, 2), qty)).collect(),
+                asks: (0..5).map(|i| Level::new(Decimal::new(1_000_001 + k + 2 * i, 2), qty)).collect(),
+                seq: Sequence { first: None, last: n + 2, prev: None },
             }
         })
         .collect()

@@ -54,14 +54,7 @@ pub struct OrderBook {
 impl OrderBook {
     /// An empty book that waits for a snapshot.
     pub fn new(rule: SeqRule) -> Self {
-        Self {
-            rule,
-            bids: Vec::new(),
-            asks: Vec::new(),
-            seq: 0,
-            synced: false,
-            linked: false,
-        }
+        Self { rule, bids: Vec::new(), asks: Vec::new(), seq: 0, synced: false, linked: false }
     }
 
     /// The sequence rule this book enforces.
@@ -101,10 +94,7 @@ impl OrderBook {
             Verdict::Stale => return Ok(Applied::Stale),
             Verdict::Gap => {
                 self.synced = false;
-                return Err(BookError::Gap {
-                    book_seq: self.seq,
-                    update: delta.seq,
-                });
+                return Err(BookError::Gap { book_seq: self.seq, update: delta.seq });
             }
             Verdict::Apply => {}
         }
@@ -157,10 +147,7 @@ impl OrderBook {
         if let (Some(bid), Some(ask)) = (self.bids.last(), self.asks.last()) {
             if bid.price >= ask.price {
                 self.synced = false;
-                return Err(BookError::Crossed {
-                    bid: bid.price.to_string(),
-                    ask: ask.price.to_string(),
-                });
+                return Err(BookError::Crossed { bid: bid.price.to_string(), ask: ask.price.to_string() });
             }
         }
         Ok(())
@@ -245,23 +232,21 @@ fn upsert(side: &mut Vec<Level>, level: Level, order: impl Fn(&Decimal, &Decimal
 /// An [`OrderBook`] with the venue-independent half of every sync procedure: incrementals
 /// that arrive before the snapshot (or after a gap) wait in a bounded queue; when the snapshot
 /// comes, the stale ones are dropped and the rest applied under the book's rule.
+///
+/// `T` is what waits in the queue: a bare [`BookDelta`], or a caller's type that carries one
+/// (the driver keeps each delta's packet timestamps so it can pass the applied ones on).
 #[derive(Debug, Clone)]
-pub struct BookSync {
+pub struct BookSync<T = BookDelta> {
     book: OrderBook,
-    pending: VecDeque<BookDelta>,
+    pending: VecDeque<T>,
     max_pending: usize,
     pending_dropped: u64,
 }
 
-impl BookSync {
+impl<T: AsRef<BookDelta>> BookSync<T> {
     /// A syncing book that holds at most `max_pending` incrementals while it waits.
     pub fn new(rule: SeqRule, max_pending: usize) -> Self {
-        Self {
-            book: OrderBook::new(rule),
-            pending: VecDeque::new(),
-            max_pending,
-            pending_dropped: 0,
-        }
+        Self { book: OrderBook::new(rule), pending: VecDeque::new(), max_pending, pending_dropped: 0 }
     }
 
     /// The book.
@@ -284,17 +269,24 @@ impl BookSync {
     ///
     /// A gap marks the book unsynced and queues the refused update, so that the next snapshot
     /// can be aligned with it; the caller fetches that snapshot.
-    pub fn on_delta(&mut self, delta: BookDelta) -> Result<Applied, BookError> {
+    pub fn on_delta(&mut self, delta: T) -> Result<Applied, BookError> {
+        self.feed(delta).map(|(applied, _)| applied)
+    }
+
+    /// [`BookSync::on_delta`] that hands an applied or stale incremental back, so the caller
+    /// can pass it on without a copy.
+    pub fn feed(&mut self, delta: T) -> Result<(Applied, T), BookError> {
         if !self.book.is_synced() {
             self.enqueue(delta);
             return Err(BookError::NotSynced);
         }
-        match self.book.apply_delta(&delta) {
+        match self.book.apply_delta(delta.as_ref()) {
+            Ok(applied) => Ok((applied, delta)),
             Err(err @ BookError::Gap { .. }) => {
                 self.enqueue(delta);
                 Err(err)
             }
-            other => other,
+            Err(err) => Err(err),
         }
     }
 
@@ -303,11 +295,23 @@ impl BookSync {
     /// Errors with [`BookError::Gap`] when the snapshot is older than the queue (Binance step 4:
     /// fetch again); the later incrementals stay queued for the next snapshot.
     pub fn on_snapshot(&mut self, snapshot: &BookSnapshot) -> Result<usize, BookError> {
+        self.on_snapshot_with(snapshot, |_| {})
+    }
+
+    /// [`BookSync::on_snapshot`], handing each queued incremental that applied to `applied`, in order.
+    pub fn on_snapshot_with(
+        &mut self,
+        snapshot: &BookSnapshot,
+        mut applied: impl FnMut(T),
+    ) -> Result<usize, BookError> {
         self.book.apply_snapshot(snapshot)?;
-        let mut applied = 0;
+        let mut count = 0;
         while let Some(delta) = self.pending.pop_front() {
-            match self.book.apply_delta(&delta) {
-                Ok(Applied::Updated) => applied += 1,
+            match self.book.apply_delta(delta.as_ref()) {
+                Ok(Applied::Updated) => {
+                    count += 1;
+                    applied(delta);
+                }
                 Ok(Applied::Stale) => {}
                 Err(err) => {
                     self.pending.push_front(delta);
@@ -315,7 +319,7 @@ impl BookSync {
                 }
             }
         }
-        Ok(applied)
+        Ok(count)
     }
 
     /// Forgets the book and the queue (after a reconnect every book starts again).
@@ -324,7 +328,7 @@ impl BookSync {
         self.pending.clear();
     }
 
-    fn enqueue(&mut self, delta: BookDelta) {
+    fn enqueue(&mut self, delta: T) {
         if self.pending.len() >= self.max_pending {
             self.pending.pop_front();
             self.pending_dropped += 1;

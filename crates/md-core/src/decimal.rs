@@ -95,9 +95,7 @@ fn scientific(text: &str, mantissa: &str, exponent: &str) -> Result<Decimal, Par
     let (value, scale) = if scale < 0 {
         let mut v = value;
         for _ in 0..(-scale) {
-            v = v
-                .checked_mul(10)
-                .ok_or_else(|| ParseError::decimal(text, "value out of range"))?;
+            v = v.checked_mul(10).ok_or_else(|| ParseError::decimal(text, "value out of range"))?;
         }
         (v, 0u32)
     } else {
@@ -124,13 +122,7 @@ fn fast_plain(bytes: &[u8], int_start: usize, int_digits: usize, frac_digits: us
     }
     let negative = int_start == 1;
     // from_parts takes the 96-bit mantissa as three 32-bit words; 19 digits fit the low two.
-    Some(Decimal::from_parts(
-        mantissa as u32,
-        (mantissa >> 32) as u32,
-        0,
-        negative,
-        frac_digits as u32,
-    ))
+    Some(Decimal::from_parts(mantissa as u32, (mantissa >> 32) as u32, 0, negative, frac_digits as u32))
 }
 
 fn significant_digits(mantissa: &str) -> usize {
@@ -145,15 +137,7 @@ mod tests {
 
     #[test]
     fn plain_text_keeps_its_scale() {
-        for text in [
-            "0.35210000",
-            "75848.74",
-            "0",
-            "-1.5",
-            "100",
-            "0.00000001",
-            "1234567890.123456789",
-        ] {
+        for text in ["0.35210000", "75848.74", "0", "-1.5", "100", "0.00000001", "1234567890.123456789"] {
             assert_eq!(parse_decimal(text).unwrap().to_string(), text);
         }
     }

@@ -79,25 +79,17 @@ pub fn snippet(text: &str) -> String {
 impl ParseError {
     /// A refused decimal.
     pub fn decimal(text: &str, reason: impl Into<String>) -> Self {
-        Self::Decimal {
-            text: snippet(text),
-            reason: reason.into(),
-        }
+        Self::Decimal { text: snippet(text), reason: reason.into() }
     }
 
     /// A JSON error, quoting the frame it came from.
     pub fn json(source: serde_json::Error, frame: &str) -> Self {
-        Self::Json {
-            source,
-            snippet: snippet(frame),
-        }
+        Self::Json { source, snippet: snippet(frame) }
     }
 
     /// A frame of an unknown shape.
     pub fn unknown(frame: &str) -> Self {
-        Self::UnknownFrame {
-            snippet: snippet(frame),
-        }
+        Self::UnknownFrame { snippet: snippet(frame) }
     }
 }
 
@@ -115,6 +107,8 @@ pub enum SymbolError {
         status: u16,
         /// Start of the body.
         body: String,
+        /// The venue's `Retry-After`, in seconds, when it sent one (429, 418, 503).
+        retry_after: Option<u64>,
     },
     /// The body is not the documented shape.
     #[error("REST body is not the documented shape: {0}")]
@@ -128,11 +122,20 @@ pub enum SymbolError {
 }
 
 impl SymbolError {
+    /// How long the venue asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Status { retry_after: Some(secs), .. } => Some(std::time::Duration::from_secs(*secs)),
+            _ => None,
+        }
+    }
+
     /// Whether the same request may succeed later.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Transport(_) => true,
-            Self::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
+            // 418 is Binance's IP ban for ignoring 429s: retryable, after its Retry-After.
+            Self::Status { status, .. } => matches!(*status, 408 | 418 | 429) || *status >= 500,
             Self::Decode(_) | Self::Venue(_) | Self::Missing => false,
         }
     }

@@ -26,6 +26,6 @@ pub use packet::{
 };
 pub use symbol::{Symbol, SymbolInfo, Symbols};
 pub use venue::{
-    Channel, ConnectionLimits, Control, Exchange, Frame, Heartbeat, Listener, Parser, SnapshotSource,
-    SymbolHandler,
+    Channel, ConnectionLimits, Control, Exchange, Frame, Heartbeat, Listener, Parser, RestLimits,
+    SnapshotSource, SymbolHandler,
 };

@@ -170,6 +170,12 @@ pub struct Trade {
     pub trade_id: TradeId,
 }
 
+impl AsRef<BookDelta> for BookDelta {
+    fn as_ref(&self) -> &BookDelta {
+        self
+    }
+}
+
 /// One price level: the total quantity resting at a price. Quantity zero in a delta deletes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Level {
@@ -246,15 +252,7 @@ mod tests {
 
     #[test]
     fn trade_ids_print_back_as_sent() {
-        for text in [
-            "0",
-            "2290000000090712222",
-            "007",
-            "+5",
-            "4c7b6bdc-b4a3",
-            "",
-            "18446744073709551616",
-        ] {
+        for text in ["0", "2290000000090712222", "007", "+5", "4c7b6bdc-b4a3", "", "18446744073709551616"] {
             assert_eq!(TradeId::from_text(text).to_string(), text);
         }
         assert_eq!(TradeId::from_text("42"), TradeId::Number(42));

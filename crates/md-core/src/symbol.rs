@@ -27,6 +27,11 @@ impl Symbol {
         (valid(base) && valid(quote)).then(|| Self::new(base, quote))
     }
 
+    /// `*`: names every symbol of a connection, in status packets about the connection itself.
+    pub fn wildcard() -> Self {
+        Self("*".into())
+    }
+
     /// The canonical text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -77,9 +82,8 @@ pub struct Symbols {
 }
 
 /// Quote assets tried, longest first, when a native name is not in the listing.
-const KNOWN_QUOTES: [&str; 14] = [
-    "FDUSD", "USDT", "USDC", "TUSD", "BUSD", "USDD", "EUR", "TRY", "BRL", "USD", "BTC", "ETH", "BNB", "HT",
-];
+const KNOWN_QUOTES: [&str; 14] =
+    ["FDUSD", "USDT", "USDC", "TUSD", "BUSD", "USDD", "EUR", "TRY", "BRL", "USD", "BTC", "ETH", "BNB", "HT"];
 
 impl Symbols {
     /// A listing of the given instruments.
@@ -93,8 +97,7 @@ impl Symbols {
 
     /// Adds one instrument.
     pub fn insert(&mut self, info: SymbolInfo) {
-        self.native_by_symbol
-            .insert(info.symbol.clone(), info.native.clone());
+        self.native_by_symbol.insert(info.symbol.clone(), info.native.clone());
         self.by_native.insert(info.native.clone(), info);
     }
 
@@ -168,16 +171,8 @@ mod tests {
 
     fn listing() -> Symbols {
         Symbols::new([
-            SymbolInfo {
-                symbol: Symbol::new("btc", "usdt"),
-                native: "btcusdt".into(),
-                trading: true,
-            },
-            SymbolInfo {
-                symbol: Symbol::new("ETH", "BTC"),
-                native: "ethbtc".into(),
-                trading: false,
-            },
+            SymbolInfo { symbol: Symbol::new("btc", "usdt"), native: "btcusdt".into(), trading: true },
+            SymbolInfo { symbol: Symbol::new("ETH", "BTC"), native: "ethbtc".into(), trading: false },
         ])
     }
 

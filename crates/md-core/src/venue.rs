@@ -96,6 +96,22 @@ pub struct ConnectionLimits {
     pub liveness_timeout: Duration,
 }
 
+/// A venue's REST request budget, so that resyncing hundreds of books does not earn a 429 or
+/// an IP ban (Binance answers 418 to clients that ignore its 429s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestLimits {
+    /// Request weight the venue allows per minute and IP.
+    pub weight_per_minute: u32,
+    /// The weight of one snapshot request.
+    pub snapshot_weight: u32,
+}
+
+impl Default for RestLimits {
+    fn default() -> Self {
+        Self { weight_per_minute: 600, snapshot_weight: 1 }
+    }
+}
+
 /// Where a venue's book snapshots come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotSource {
@@ -140,6 +156,10 @@ pub trait Listener: Send + Sync {
     /// [`ConnectionLimits::max_topics_per_subscribe`].
     fn subscribe_messages(&self, topics: &[String]) -> Vec<String>;
 
+    /// The unsubscribe messages for a set of topics. The driver resyncs a book whose snapshots
+    /// come only from the stream (Bybit) by unsubscribing and subscribing its topic again.
+    fn unsubscribe_messages(&self, topics: &[String]) -> Vec<String>;
+
     /// A heartbeat the client must send, if the venue wants one.
     fn heartbeat(&self) -> Option<Heartbeat>;
 
@@ -167,6 +187,11 @@ pub trait Exchange: Send + Sync {
 
     /// Where its book snapshots come from.
     fn snapshot_source(&self) -> SnapshotSource;
+
+    /// Its REST budget.
+    fn rest_limits(&self) -> RestLimits {
+        RestLimits::default()
+    }
 
     /// Fetches a book snapshot over REST ([`SnapshotSource::Rest`] venues).
     /// The packet's `local_ts` is the time the response arrived.

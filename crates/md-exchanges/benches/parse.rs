@@ -54,35 +54,11 @@ fn bench_frame(c: &mut Criterion, name: &str, parser: &dyn Parser, frame: Frame<
 
 fn parse_paths(c: &mut Criterion) {
     let binance = parser(ExchangeId::Binance, "BTCUSDT");
-    bench_frame(
-        c,
-        "binance_depth_455B",
-        &*binance,
-        Frame::Text(BINANCE_DEPTH),
-        BINANCE_DEPTH.len(),
-    );
-    bench_frame(
-        c,
-        "binance_trade",
-        &*binance,
-        Frame::Text(BINANCE_TRADE),
-        BINANCE_TRADE.len(),
-    );
+    bench_frame(c, "binance_depth_455B", &*binance, Frame::Text(BINANCE_DEPTH), BINANCE_DEPTH.len());
+    bench_frame(c, "binance_trade", &*binance, Frame::Text(BINANCE_TRADE), BINANCE_TRADE.len());
     let bybit = parser(ExchangeId::Bybit, "BTCUSDT");
-    bench_frame(
-        c,
-        "bybit_delta_5x5",
-        &*bybit,
-        Frame::Text(BYBIT_DELTA),
-        BYBIT_DELTA.len(),
-    );
-    bench_frame(
-        c,
-        "bybit_trade",
-        &*bybit,
-        Frame::Text(BYBIT_TRADE),
-        BYBIT_TRADE.len(),
-    );
+    bench_frame(c, "bybit_delta_5x5", &*bybit, Frame::Text(BYBIT_DELTA), BYBIT_DELTA.len());
+    bench_frame(c, "bybit_trade", &*bybit, Frame::Text(BYBIT_TRADE), BYBIT_TRADE.len());
     let htx = parser(ExchangeId::Huobi, "btcusdt");
     let (mbp, trade) = (gzip(HTX_MBP), gzip(HTX_TRADE));
     bench_frame(c, "htx_mbp_5x5_gzip", &*htx, Frame::Binary(&mbp), mbp.len());

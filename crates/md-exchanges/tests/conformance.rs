@@ -30,16 +30,11 @@ fn fixtures() -> Option<PathBuf> {
 
 fn lines(dir: &std::path::Path, file: &str) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
+    text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
 }
 
 fn parse_all(id: ExchangeId, frames: &[String]) -> Vec<(Result<Control, ParseError>, Vec<DataPacket>)> {
-    let parser = build(id, &Endpoints::default())
-        .unwrap()
-        .parser(Arc::new(Symbols::default()));
+    let parser = build(id, &Endpoints::default()).unwrap().parser(Arc::new(Symbols::default()));
     frames
         .iter()
         .map(|f| {
@@ -103,10 +98,7 @@ fn binance_spot_nknusdt_snapshot_and_diffs() {
     live.apply_snapshot(&snapshot).unwrap();
     assert_eq!(live.apply_delta(&diffs[0]).unwrap(), Applied::Stale);
     live.apply_delta(&diffs[1]).unwrap();
-    assert!(matches!(
-        live.apply_delta(&diffs[3]),
-        Err(md_core::BookError::Gap { .. })
-    ));
+    assert!(matches!(live.apply_delta(&diffs[3]), Err(md_core::BookError::Gap { .. })));
 }
 
 #[test]
@@ -122,11 +114,7 @@ fn binance_usdm_sushiusdt_pu_chain() {
     ));
     assert_eq!(diffs.len(), 20);
     for pair in diffs.windows(2) {
-        assert_eq!(
-            pair[1].seq.prev,
-            Some(pair[0].seq.last),
-            "pu must chain to the previous u"
-        );
+        assert_eq!(pair[1].seq.prev, Some(pair[0].seq.last), "pu must chain to the previous u");
     }
     let mut sync = BookSync::new(SeqRule::PrevLink, 100);
     for delta in diffs {
@@ -168,10 +156,7 @@ fn bybit_book(dir: &std::path::Path, file: &str, depth: usize) {
     let mut applied = 0;
     for (result, packets) in parsed {
         let control = result.unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(
-            matches!(control, Control::Data | Control::Subscribed { .. }),
-            "{control:?}"
-        );
+        assert!(matches!(control, Control::Data | Control::Subscribed { .. }), "{control:?}");
         for packet in packets {
             match packet.data {
                 Payload::BookSnapshot(snapshot) => {
@@ -226,9 +211,8 @@ fn bybit_other_captures_parse_or_are_refused_cleanly() {
 fn htx_parse(
     frames: impl IntoIterator<Item = Vec<u8>>,
 ) -> Vec<(Result<Control, ParseError>, Vec<DataPacket>)> {
-    let parser = build(ExchangeId::Huobi, &Endpoints::default())
-        .unwrap()
-        .parser(Arc::new(Symbols::default()));
+    let parser =
+        build(ExchangeId::Huobi, &Endpoints::default()).unwrap().parser(Arc::new(Symbols::default()));
     frames
         .into_iter()
         .map(|bytes| {
@@ -250,11 +234,7 @@ fn htx_raw_gzip_frames() {
     let Some(dir) = fixtures() else { return };
     let frames = lines(&dir, "huobi/spot_ws_raw_gzip_frames_cryptofeed.b64.txt")
         .iter()
-        .map(|l| {
-            base64::engine::general_purpose::STANDARD
-                .decode(l.trim())
-                .unwrap()
-        })
+        .map(|l| base64::engine::general_purpose::STANDARD.decode(l.trim()).unwrap())
         .collect::<Vec<_>>();
     assert!(frames.iter().all(|f| f.starts_with(&[0x1f, 0x8b])));
     let parsed = htx_parse(frames);
@@ -268,11 +248,9 @@ fn htx_raw_gzip_frames() {
 fn htx_decoded_step0_snapshots_and_trades() {
     let Some(dir) = fixtures() else { return };
     let (mut snapshots, mut trades, mut pings) = (0, 0, 0);
-    for (result, out) in htx_parse(
-        lines(&dir, "huobi/spot_ws_decoded_cryptofeed.jsonl")
-            .iter()
-            .map(|l| gzip(l)),
-    ) {
+    for (result, out) in
+        htx_parse(lines(&dir, "huobi/spot_ws_decoded_cryptofeed.jsonl").iter().map(|l| gzip(l)))
+    {
         match result.unwrap() {
             Control::Reply(_) => pings += 1,
             Control::Subscribed { .. } => {}
@@ -296,10 +274,7 @@ fn htx_decoded_step0_snapshots_and_trades() {
             other => panic!("{other:?}"),
         }
     }
-    assert!(
-        snapshots > 0 && trades > 0 && pings > 0,
-        "{snapshots} {trades} {pings}"
-    );
+    assert!(snapshots > 0 && trades > 0 && pings > 0, "{snapshots} {trades} {pings}");
     // `9.121E-7` is read exactly.
     let text = lines(&dir, "huobi/spot_ws_decoded_cryptofeed.jsonl")[1].clone();
     let (_, out) = htx_parse([gzip(&text)]).pop().unwrap();
@@ -312,11 +287,9 @@ fn htx_mbp150_chain_aligns_with_its_req_snapshot() {
     let Some(dir) = fixtures() else { return };
     let mut sync = BookSync::new(SeqRule::PrevLink, 100);
     let mut snapshot = None;
-    for (result, out) in htx_parse(
-        lines(&dir, "huobi/spot_ws_mbp150_and_bbo_tardis_CONVERTED.jsonl")
-            .iter()
-            .map(|l| gzip(l)),
-    ) {
+    for (result, out) in
+        htx_parse(lines(&dir, "huobi/spot_ws_mbp150_and_bbo_tardis_CONVERTED.jsonl").iter().map(|l| gzip(l)))
+    {
         match result {
             Ok(_) => {}
             Err(ParseError::UnknownFrame { .. }) => continue, // bbo is not a channel md records
@@ -342,29 +315,19 @@ fn htx_mbp150_chain_aligns_with_its_req_snapshot() {
         err,
         md_core::BookError::Gap {
             book_seq: 109_409_288_226,
-            update: md_core::Sequence {
-                first: None,
-                last: 109_409_288_576,
-                prev: Some(109_409_288_500)
-            },
+            update: md_core::Sequence { first: None, last: 109_409_288_576, prev: Some(109_409_288_500) },
         }
     );
-    assert_eq!(
-        sync.pending(),
-        1,
-        "the refused increment waits for the next snapshot"
-    );
+    assert_eq!(sync.pending(), 1, "the refused increment waits for the next snapshot");
 }
 
 #[test]
 fn htx_mixed_captures_parse_or_are_refused_cleanly() {
     let Some(dir) = fixtures() else { return };
     let mut packets = 0;
-    for (result, out) in htx_parse(
-        lines(&dir, "huobi/spot_ws_mixed_btcusdt_cmp.jsonl")
-            .iter()
-            .map(|l| gzip(l)),
-    ) {
+    for (result, out) in
+        htx_parse(lines(&dir, "huobi/spot_ws_mixed_btcusdt_cmp.jsonl").iter().map(|l| gzip(l)))
+    {
         match result {
             Ok(_) => packets += out.len(),
             Err(ParseError::UnknownFrame { .. }) => assert!(out.is_empty()),

@@ -8,14 +8,7 @@ use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn venue(id: ExchangeId, server: &MockServer) -> Box<dyn md_core::Exchange> {
-    build(
-        id,
-        &Endpoints {
-            ws_url: None,
-            rest_url: Some(server.uri()),
-        },
-    )
-    .unwrap()
+    build(id, &Endpoints { ws_url: None, rest_url: Some(server.uri()) }).unwrap()
 }
 
 #[tokio::test]
@@ -50,9 +43,7 @@ async fn binance_lists_symbols_and_fetches_snapshots() {
 
     let packet = binance.fetch_snapshot(&btc).await.unwrap();
     assert_eq!(packet.symbol.as_str(), "BTC-USDT");
-    let Payload::BookSnapshot(snapshot) = packet.data else {
-        panic!()
-    };
+    let Payload::BookSnapshot(snapshot) = packet.data else { panic!() };
     assert_eq!(snapshot.seq, 42);
     assert_eq!(snapshot.bids[0].price.to_string(), "100.10");
 }
@@ -86,11 +77,7 @@ async fn bybit_follows_the_page_cursor() {
         .expect(1)
         .mount(&server)
         .await;
-    let symbols = venue(ExchangeId::Bybit, &server)
-        .symbol_handler()
-        .get_symbols()
-        .await
-        .unwrap();
+    let symbols = venue(ExchangeId::Bybit, &server).symbol_handler().get_symbols().await.unwrap();
     assert_eq!(symbols.len(), 2);
     assert_eq!(symbols.resolve("ethusdt").unwrap().symbol.as_str(), "ETH-USDT");
 }
@@ -104,15 +91,8 @@ async fn bybit_error_envelope_is_a_venue_error() {
         )
         .mount(&server)
         .await;
-    let err = venue(ExchangeId::Bybit, &server)
-        .symbol_handler()
-        .get_symbols()
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, SymbolError::Venue(msg) if msg.contains("10001")),
-        "{err}"
-    );
+    let err = venue(ExchangeId::Bybit, &server).symbol_handler().get_symbols().await.unwrap_err();
+    assert!(matches!(&err, SymbolError::Venue(msg) if msg.contains("10001")), "{err}");
     assert!(!err.is_retryable());
 }
 
@@ -128,11 +108,7 @@ async fn htx_lists_online_symbols() {
         ))
         .mount(&server)
         .await;
-    let symbols = venue(ExchangeId::Huobi, &server)
-        .symbol_handler()
-        .get_symbols()
-        .await
-        .unwrap();
+    let symbols = venue(ExchangeId::Huobi, &server).symbol_handler().get_symbols().await.unwrap();
     assert_eq!(symbols.len(), 2);
     assert_eq!(symbols.trading().count(), 1);
     assert_eq!(symbols.resolve("BTC-USDT").unwrap().native, "btcusdt");
@@ -144,9 +120,7 @@ async fn http_failures_are_classified() {
     Mock::given(method("GET"))
         .and(path("/api/v3/exchangeInfo"))
         .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("Retry-After", "3")
-                .set_body_string("slow down"),
+            ResponseTemplate::new(429).insert_header("Retry-After", "3").set_body_string("slow down"),
         )
         .mount(&server)
         .await;
@@ -160,37 +134,17 @@ async fn http_failures_are_classified() {
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"))
         .mount(&server)
         .await;
-    let limited = venue(ExchangeId::Binance, &server)
-        .symbol_handler()
-        .get_symbols()
-        .await
-        .unwrap_err();
+    let limited = venue(ExchangeId::Binance, &server).symbol_handler().get_symbols().await.unwrap_err();
     assert!(matches!(limited, SymbolError::Status { status: 429, .. }) && limited.is_retryable());
-    let bad = venue(ExchangeId::Huobi, &server)
-        .symbol_handler()
-        .get_symbols()
-        .await
-        .unwrap_err();
+    let bad = venue(ExchangeId::Huobi, &server).symbol_handler().get_symbols().await.unwrap_err();
     assert!(matches!(bad, SymbolError::Status { status: 400, .. }) && !bad.is_retryable());
-    let garbled = venue(ExchangeId::Bybit, &server)
-        .symbol_handler()
-        .get_symbols()
-        .await
-        .unwrap_err();
+    let garbled = venue(ExchangeId::Bybit, &server).symbol_handler().get_symbols().await.unwrap_err();
     assert!(matches!(garbled, SymbolError::Decode(_)));
 
     // Nothing listens on this port: a transport error, worth retrying.
-    let dead = build(
-        ExchangeId::Binance,
-        &Endpoints {
-            ws_url: None,
-            rest_url: Some("http://127.0.0.1:9".into()),
-        },
-    )
-    .unwrap();
+    let dead =
+        build(ExchangeId::Binance, &Endpoints { ws_url: None, rest_url: Some("http://127.0.0.1:9".into()) })
+            .unwrap();
     let err = dead.symbol_handler().get_symbols().await.unwrap_err();
-    assert!(
-        matches!(err, SymbolError::Transport(_)) && err.is_retryable(),
-        "{err}"
-    );
+    assert!(matches!(err, SymbolError::Transport(_)) && err.is_retryable(), "{err}");
 }

@@ -18,10 +18,7 @@ const VALID: [(ExchangeId, &str); 7] = [
         ExchangeId::Binance,
         r#"{"stream":"bnbbtc@trade","data":{"e":"trade","E":1,"s":"BNBBTC","t":9,"p":"0.5","q":"2","T":2,"m":false,"M":true}}"#,
     ),
-    (
-        ExchangeId::Binance,
-        r#"{"error":{"code":2,"msg":"Invalid request"},"id":1}"#,
-    ),
+    (ExchangeId::Binance, r#"{"error":{"code":2,"msg":"Invalid request"},"id":1}"#),
     (
         ExchangeId::Bybit,
         r#"{"topic":"orderbook.50.BTCUSDT","ts":1,"type":"delta","data":{"s":"BTCUSDT","b":[["1.5","0"]],"a":[],"u":2,"seq":3},"cts":1}"#,
@@ -41,9 +38,7 @@ const VALID: [(ExchangeId, &str); 7] = [
 ];
 
 fn parser(id: ExchangeId) -> Box<dyn Parser> {
-    build(id, &Endpoints::default())
-        .unwrap()
-        .parser(Arc::new(Symbols::default()))
+    build(id, &Endpoints::default()).unwrap().parser(Arc::new(Symbols::default()))
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

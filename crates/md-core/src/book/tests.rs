@@ -21,11 +21,7 @@ fn snapshot(seq: u64) -> BookSnapshot {
 }
 
 fn delta(first: Option<u64>, last: u64, prev: Option<u64>, bids: Vec<Level>, asks: Vec<Level>) -> BookDelta {
-    BookDelta {
-        bids,
-        asks,
-        seq: Sequence { first, last, prev },
-    }
+    BookDelta { bids, asks, seq: Sequence { first, last, prev } }
 }
 
 #[test]
@@ -37,14 +33,8 @@ fn snapshot_sorts_drops_zeros_and_keeps_last_duplicate() {
         seq: 7,
     };
     book.apply_snapshot(&snap).unwrap();
-    let bids: Vec<_> = book
-        .bids()
-        .map(|l| (l.price.to_string(), l.qty.to_string()))
-        .collect();
-    assert_eq!(
-        bids,
-        [("100".into(), "5".into()), ("98".to_string(), "3".to_string())]
-    );
+    let bids: Vec<_> = book.bids().map(|l| (l.price.to_string(), l.qty.to_string())).collect();
+    assert_eq!(bids, [("100".into(), "5".into()), ("98".to_string(), "3".to_string())]);
     assert_eq!(book.best_ask().unwrap().price, d("101"));
     assert_eq!(book.seq(), 7);
 }
@@ -53,13 +43,8 @@ fn snapshot_sorts_drops_zeros_and_keeps_last_duplicate() {
 fn delta_inserts_replaces_and_deletes() {
     let mut book = OrderBook::new(SeqRule::Consecutive);
     book.apply_snapshot(&snapshot(10)).unwrap();
-    let up = delta(
-        None,
-        11,
-        None,
-        vec![lv("100", "0"), lv("99.5", "4"), lv("98", "7")],
-        vec![lv("101", "9")],
-    );
+    let up =
+        delta(None, 11, None, vec![lv("100", "0"), lv("99.5", "4"), lv("98", "7")], vec![lv("101", "9")]);
     assert_eq!(book.apply_delta(&up).unwrap(), Applied::Updated);
     let top = book.top(2);
     assert_eq!(top.bids, vec![lv("99.5", "4"), lv("99", "2")]);
@@ -71,23 +56,12 @@ fn delta_inserts_replaces_and_deletes() {
 fn consecutive_rule_detects_gap_and_ignores_stale() {
     let mut book = OrderBook::new(SeqRule::Consecutive);
     book.apply_snapshot(&snapshot(10)).unwrap();
-    assert_eq!(
-        book.apply_delta(&delta(None, 9, None, vec![], vec![])).unwrap(),
-        Applied::Stale
-    );
-    assert_eq!(
-        book.apply_delta(&delta(None, 11, None, vec![], vec![])).unwrap(),
-        Applied::Updated
-    );
-    let err = book
-        .apply_delta(&delta(None, 13, None, vec![], vec![]))
-        .unwrap_err();
+    assert_eq!(book.apply_delta(&delta(None, 9, None, vec![], vec![])).unwrap(), Applied::Stale);
+    assert_eq!(book.apply_delta(&delta(None, 11, None, vec![], vec![])).unwrap(), Applied::Updated);
+    let err = book.apply_delta(&delta(None, 13, None, vec![], vec![])).unwrap_err();
     assert!(matches!(err, BookError::Gap { book_seq: 11, .. }), "{err:?}");
     assert!(!book.is_synced());
-    assert_eq!(
-        book.apply_delta(&delta(None, 12, None, vec![], vec![])),
-        Err(BookError::NotSynced)
-    );
+    assert_eq!(book.apply_delta(&delta(None, 12, None, vec![], vec![])), Err(BookError::NotSynced));
 }
 
 #[test]
@@ -95,25 +69,11 @@ fn update_id_range_rule_follows_binance_spot() {
     let mut book = OrderBook::new(SeqRule::UpdateIdRange);
     book.apply_snapshot(&snapshot(100)).unwrap();
     // u <= lastUpdateId: dropped.
-    assert_eq!(
-        book.apply_delta(&delta(Some(95), 100, None, vec![], vec![]))
-            .unwrap(),
-        Applied::Stale
-    );
+    assert_eq!(book.apply_delta(&delta(Some(95), 100, None, vec![], vec![])).unwrap(), Applied::Stale);
     // Straddling the snapshot id: applied.
-    assert_eq!(
-        book.apply_delta(&delta(Some(99), 103, None, vec![], vec![]))
-            .unwrap(),
-        Applied::Updated
-    );
-    assert_eq!(
-        book.apply_delta(&delta(Some(104), 110, None, vec![], vec![]))
-            .unwrap(),
-        Applied::Updated
-    );
-    assert!(book
-        .apply_delta(&delta(Some(112), 115, None, vec![], vec![]))
-        .is_err());
+    assert_eq!(book.apply_delta(&delta(Some(99), 103, None, vec![], vec![])).unwrap(), Applied::Updated);
+    assert_eq!(book.apply_delta(&delta(Some(104), 110, None, vec![], vec![])).unwrap(), Applied::Updated);
+    assert!(book.apply_delta(&delta(Some(112), 115, None, vec![], vec![])).is_err());
 }
 
 #[test]
@@ -121,21 +81,9 @@ fn prev_link_rule_follows_htx_and_binance_futures() {
     // HTX: first increment's prevSeqNum equals the snapshot's seqNum; seqNums are sparse.
     let mut htx = OrderBook::new(SeqRule::PrevLink);
     htx.apply_snapshot(&snapshot(160)).unwrap();
-    assert_eq!(
-        htx.apply_delta(&delta(None, 150, Some(140), vec![], vec![]))
-            .unwrap(),
-        Applied::Stale
-    );
-    assert_eq!(
-        htx.apply_delta(&delta(None, 204, Some(160), vec![], vec![]))
-            .unwrap(),
-        Applied::Updated
-    );
-    assert_eq!(
-        htx.apply_delta(&delta(None, 230, Some(204), vec![], vec![]))
-            .unwrap(),
-        Applied::Updated
-    );
+    assert_eq!(htx.apply_delta(&delta(None, 150, Some(140), vec![], vec![])).unwrap(), Applied::Stale);
+    assert_eq!(htx.apply_delta(&delta(None, 204, Some(160), vec![], vec![])).unwrap(), Applied::Updated);
+    assert_eq!(htx.apply_delta(&delta(None, 230, Some(204), vec![], vec![])).unwrap(), Applied::Updated);
     assert!(matches!(
         htx.apply_delta(&delta(None, 300, Some(250), vec![], vec![])),
         Err(BookError::Gap { book_seq: 230, .. })
@@ -145,30 +93,19 @@ fn prev_link_rule_follows_htx_and_binance_futures() {
     let mut fut = OrderBook::new(SeqRule::PrevLink);
     fut.apply_snapshot(&snapshot(1000)).unwrap();
     assert_eq!(
-        fut.apply_delta(&delta(Some(990), 1020, Some(980), vec![], vec![]))
-            .unwrap(),
+        fut.apply_delta(&delta(Some(990), 1020, Some(980), vec![], vec![])).unwrap(),
         Applied::Updated
     );
     // Once linked, straddling is no excuse: pu must match.
-    assert!(fut
-        .apply_delta(&delta(Some(1000), 1040, Some(1010), vec![], vec![]))
-        .is_err());
+    assert!(fut.apply_delta(&delta(Some(1000), 1040, Some(1010), vec![], vec![])).is_err());
 }
 
 #[test]
 fn crossed_book_is_refused() {
     let mut book = OrderBook::new(SeqRule::Consecutive);
     book.apply_snapshot(&snapshot(1)).unwrap();
-    let err = book
-        .apply_delta(&delta(None, 2, None, vec![lv("101.5", "1")], vec![]))
-        .unwrap_err();
-    assert_eq!(
-        err,
-        BookError::Crossed {
-            bid: "101.5".into(),
-            ask: "101".into()
-        }
-    );
+    let err = book.apply_delta(&delta(None, 2, None, vec![lv("101.5", "1")], vec![])).unwrap_err();
+    assert_eq!(err, BookError::Crossed { bid: "101.5".into(), ask: "101".into() });
     assert!(!book.is_synced());
 }
 
@@ -176,10 +113,7 @@ fn crossed_book_is_refused() {
 fn sync_buffers_until_snapshot_and_drops_stale() {
     let mut sync = BookSync::new(SeqRule::UpdateIdRange, 100);
     for (first, last) in [(90, 99), (100, 105), (106, 108)] {
-        assert_eq!(
-            sync.on_delta(delta(Some(first), last, None, vec![], vec![])),
-            Err(BookError::NotSynced)
-        );
+        assert_eq!(sync.on_delta(delta(Some(first), last, None, vec![], vec![])), Err(BookError::NotSynced));
     }
     // Snapshot at 102: the first event is stale, the second straddles, the third follows.
     assert_eq!(sync.on_snapshot(&snapshot(102)).unwrap(), 2);
@@ -191,10 +125,7 @@ fn sync_buffers_until_snapshot_and_drops_stale() {
 fn sync_refuses_a_snapshot_older_than_its_queue_and_keeps_the_queue() {
     let mut sync = BookSync::new(SeqRule::UpdateIdRange, 100);
     let _ = sync.on_delta(delta(Some(200), 210, None, vec![], vec![]));
-    assert!(matches!(
-        sync.on_snapshot(&snapshot(150)),
-        Err(BookError::Gap { .. })
-    ));
+    assert!(matches!(sync.on_snapshot(&snapshot(150)), Err(BookError::Gap { .. })));
     assert_eq!(sync.pending(), 1);
     assert_eq!(sync.on_snapshot(&snapshot(205)).unwrap(), 1);
     assert_eq!(sync.book().seq(), 210);

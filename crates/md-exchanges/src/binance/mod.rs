@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use md_core::{
     now_ns, Channel, ConnectionLimits, Control, DataPacket, Exchange, ExchangeId, Frame, Heartbeat, Listener,
-    ParseError, Parser, SeqRule, SnapshotSource, Symbol, SymbolError, SymbolHandler, SymbolInfo, Symbols,
-    UnixNanos,
+    ParseError, Parser, RestLimits, SeqRule, SnapshotSource, Symbol, SymbolError, SymbolHandler, SymbolInfo,
+    Symbols, UnixNanos,
 };
 
 pub use parse::{parse_depth_snapshot, parse_text};
@@ -55,15 +55,22 @@ pub struct Binance {
 impl Binance {
     /// A venue with this config.
     pub fn new(config: BinanceConfig) -> Self {
-        Self {
-            config,
-            client: rest::http_client(),
-        }
+        Self { config, client: rest::http_client() }
     }
 
     /// Its config.
     pub fn config(&self) -> &BinanceConfig {
         &self.config
+    }
+}
+
+/// The request weight of `GET /api/v3/depth` at this `limit` (Binance REST docs).
+fn depth_weight(limit: u32) -> u32 {
+    match limit {
+        0..=100 => 5,
+        101..=500 => 25,
+        501..=1000 => 50,
+        _ => 250,
     }
 }
 
@@ -102,6 +109,10 @@ impl Listener for Binance {
 
     fn subscribe_messages(&self, topics: &[String]) -> Vec<String> {
         subscribe::subscribe_messages(topics)
+    }
+
+    fn unsubscribe_messages(&self, topics: &[String]) -> Vec<String> {
+        subscribe::unsubscribe_messages(topics)
     }
 
     fn heartbeat(&self) -> Option<Heartbeat> {
@@ -163,6 +174,11 @@ impl Exchange for Binance {
 
     fn snapshot_source(&self) -> SnapshotSource {
         SnapshotSource::Rest
+    }
+
+    fn rest_limits(&self) -> RestLimits {
+        // 6000 weight per minute per IP; keep a fifth for other clients on the same address.
+        RestLimits { weight_per_minute: 4800, snapshot_weight: depth_weight(self.config.snapshot_limit) }
     }
 
     async fn fetch_snapshot(&self, symbol: &SymbolInfo) -> Result<DataPacket, SymbolError> {

@@ -31,15 +31,10 @@ pub fn parse_text(
         return Ok(rejected(error));
     }
     if envelope.code.is_some() || envelope.msg.is_some() {
-        return Ok(rejected(ErrorBody {
-            code: envelope.code,
-            msg: envelope.msg,
-        }));
+        return Ok(rejected(ErrorBody { code: envelope.code, msg: envelope.msg }));
     }
     if envelope.result.is_some() || envelope.id.is_some() {
-        let topic = envelope
-            .id
-            .map_or_else(String::new, |id| id.get().trim_matches('"').to_owned());
+        let topic = envelope.id.map_or_else(String::new, |id| id.get().trim_matches('"').to_owned());
         return Ok(Control::Subscribed { topic });
     }
     Err(ParseError::unknown(text))
@@ -70,9 +65,7 @@ fn parse_combined_data(
 
 fn rejected(error: ErrorBody<'_>) -> Control {
     let code = error.code.map_or_else(|| "?".to_owned(), |c| c.to_string());
-    Control::Rejected {
-        message: format!("code {code}: {}", error.msg.unwrap_or_default()),
-    }
+    Control::Rejected { message: format!("code {code}: {}", error.msg.unwrap_or_default()) }
 }
 
 /// A combined-stream payload, dispatched on its stream name (`nknusdt@depth@100ms`).
@@ -128,32 +121,17 @@ fn parse_event(
 }
 
 fn packet(symbol: Symbol, exchange_ts: UnixNanos, local_ts: UnixNanos, data: Payload) -> DataPacket {
-    DataPacket {
-        exchange: ExchangeId::Binance,
-        symbol,
-        exchange_ts,
-        local_ts,
-        data,
-    }
+    DataPacket { exchange: ExchangeId::Binance, symbol, exchange_ts, local_ts, data }
 }
 
 fn depth_update(update: DepthUpdate<'_>, symbols: &Symbols, local_ts: UnixNanos) -> DataPacket {
     let delta = BookDelta {
         bids: update.bids.0,
         asks: update.asks.0,
-        seq: Sequence {
-            first: Some(update.first),
-            last: update.last,
-            prev: update.prev,
-        },
+        seq: Sequence { first: Some(update.first), last: update.last, prev: update.prev },
     };
     let symbol = symbols.canonical_or_guess(update.symbol);
-    packet(
-        symbol,
-        ms_to_ns(update.event_time),
-        local_ts,
-        Payload::BookDelta(delta),
-    )
+    packet(symbol, ms_to_ns(update.event_time), local_ts, Payload::BookDelta(delta))
 }
 
 fn taker_side(buyer_is_maker: bool) -> Side {
@@ -173,12 +151,7 @@ fn trade(event: TradeEvent<'_>, symbols: &Symbols, local_ts: UnixNanos) -> DataP
         trade_id: TradeId::Number(event.trade_id),
     };
     let symbol = symbols.canonical_or_guess(event.symbol);
-    packet(
-        symbol,
-        ms_to_ns(event.trade_time),
-        local_ts,
-        Payload::Trade(trade),
-    )
+    packet(symbol, ms_to_ns(event.trade_time), local_ts, Payload::Trade(trade))
 }
 
 fn agg_trade(event: AggTradeEvent<'_>, symbols: &Symbols, local_ts: UnixNanos) -> DataPacket {
@@ -189,22 +162,13 @@ fn agg_trade(event: AggTradeEvent<'_>, symbols: &Symbols, local_ts: UnixNanos) -
         trade_id: TradeId::Number(event.agg_id),
     };
     let symbol = symbols.canonical_or_guess(event.symbol);
-    packet(
-        symbol,
-        ms_to_ns(event.trade_time),
-        local_ts,
-        Payload::Trade(trade),
-    )
+    packet(symbol, ms_to_ns(event.trade_time), local_ts, Payload::Trade(trade))
 }
 
 fn snapshot(body: DepthSnapshot, symbol: Symbol, local_ts: UnixNanos) -> DataPacket {
     // Spot snapshots carry no time; the receive time stands in for it.
     let exchange_ts = body.event_time.map_or(local_ts, ms_to_ns);
-    let snap = BookSnapshot {
-        bids: body.bids.0,
-        asks: body.asks.0,
-        seq: body.last_update_id,
-    };
+    let snap = BookSnapshot { bids: body.bids.0, asks: body.asks.0, seq: body.last_update_id };
     packet(symbol, exchange_ts, local_ts, Payload::BookSnapshot(snap))
 }
 

@@ -17,11 +17,18 @@ pub(super) fn topics(symbol: &SymbolInfo, channel: Channel) -> Vec<String> {
 
 /// `{"method":"SUBSCRIBE","params":[...],"id":N}`, one per [`STREAMS_PER_MESSAGE`] streams.
 pub(super) fn subscribe_messages(topics: &[String]) -> Vec<String> {
+    requests("SUBSCRIBE", topics)
+}
+
+/// `{"method":"UNSUBSCRIBE","params":[...],"id":N}`.
+pub(super) fn unsubscribe_messages(topics: &[String]) -> Vec<String> {
+    requests("UNSUBSCRIBE", topics)
+}
+
+fn requests(method: &str, topics: &[String]) -> Vec<String> {
     topics
         .chunks(STREAMS_PER_MESSAGE)
         .enumerate()
-        .map(|(i, chunk)| {
-            serde_json::json!({ "method": "SUBSCRIBE", "params": chunk, "id": i + 1 }).to_string()
-        })
+        .map(|(i, chunk)| serde_json::json!({ "method": method, "params": chunk, "id": i + 1 }).to_string())
         .collect()
 }

@@ -55,10 +55,7 @@ pub struct Bybit {
 impl Bybit {
     /// A venue with this config.
     pub fn new(config: BybitConfig) -> Self {
-        Self {
-            config,
-            client: rest::http_client(),
-        }
+        Self { config, client: rest::http_client() }
     }
 
     /// Its config.
@@ -104,12 +101,13 @@ impl Listener for Bybit {
         subscribe::subscribe_messages(topics)
     }
 
+    fn unsubscribe_messages(&self, topics: &[String]) -> Vec<String> {
+        subscribe::unsubscribe_messages(topics)
+    }
+
     fn heartbeat(&self) -> Option<Heartbeat> {
         // Bybit cuts connections idle for 10 minutes and recommends a ping every 20 s.
-        Some(Heartbeat {
-            interval: Duration::from_secs(20),
-            message: r#"{"op":"ping"}"#.into(),
-        })
+        Some(Heartbeat { interval: Duration::from_secs(20), message: r#"{"op":"ping"}"#.into() })
     }
 
     fn limits(&self) -> ConnectionLimits {
@@ -135,20 +133,15 @@ impl SymbolHandler for Bybit {
         let mut symbols = Symbols::default();
         let mut cursor = String::new();
         for _ in 0..MAX_PAGES {
-            let mut url = format!(
-                "{}/v5/market/instruments-info?category=spot&limit=1000",
-                self.config.rest_url
-            );
+            let mut url =
+                format!("{}/v5/market/instruments-info?category=spot&limit=1000", self.config.rest_url);
             if !cursor.is_empty() {
                 url.push_str("&cursor=");
                 url.push_str(&cursor);
             }
             let page: wire::InstrumentsResponse = rest::get_json(&self.client, &url).await?;
             if page.ret_code != 0 {
-                return Err(SymbolError::Venue(format!(
-                    "retCode {}: {}",
-                    page.ret_code, page.ret_msg
-                )));
+                return Err(SymbolError::Venue(format!("retCode {}: {}", page.ret_code, page.ret_msg)));
             }
             let result = page.result.ok_or(SymbolError::Missing)?;
             for item in result.list {

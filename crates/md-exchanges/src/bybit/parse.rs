@@ -43,9 +43,7 @@ pub fn parse_text(
         (Some("pong"), _) | (Some("ping"), Some(true)) => Ok(Control::Pong),
         (Some(op), Some(true)) => Ok(Control::Subscribed { topic: op.to_owned() }),
         (_, Some(false)) => Ok(Control::Rejected {
-            message: envelope
-                .ret_msg
-                .map_or_else(|| "request failed".to_owned(), Cow::into_owned),
+            message: envelope.ret_msg.map_or_else(|| "request failed".to_owned(), Cow::into_owned),
         }),
         _ => Err(ParseError::unknown(text)),
     }
@@ -62,40 +60,21 @@ fn book(
     let snapshot = match kind {
         "snapshot" => true,
         "delta" => false,
-        other => {
-            return Err(ParseError::InvalidField {
-                field: "type",
-                detail: other.to_owned(),
-            })
-        }
+        other => return Err(ParseError::InvalidField { field: "type", detail: other.to_owned() }),
     };
     let symbol = symbols.canonical_or_guess(data.symbol);
     // `u == 1` means Bybit restarted its service: the delta is a full image (wire-formats.md §2.4).
     let payload = if snapshot || data.update_id == 1 {
-        Payload::BookSnapshot(BookSnapshot {
-            bids: data.bids.0,
-            asks: data.asks.0,
-            seq: data.update_id,
-        })
+        Payload::BookSnapshot(BookSnapshot { bids: data.bids.0, asks: data.asks.0, seq: data.update_id })
     } else {
         Payload::BookDelta(BookDelta {
             bids: data.bids.0,
             asks: data.asks.0,
-            seq: Sequence {
-                first: None,
-                last: data.update_id,
-                prev: None,
-            },
+            seq: Sequence { first: None, last: data.update_id, prev: None },
         })
     };
     let exchange_ts = ts.map(ms_to_ns).unwrap_or(local_ts);
-    out.push(DataPacket {
-        exchange: ExchangeId::Bybit,
-        symbol,
-        exchange_ts,
-        local_ts,
-        data: payload,
-    });
+    out.push(DataPacket { exchange: ExchangeId::Bybit, symbol, exchange_ts, local_ts, data: payload });
     Ok(Control::Data)
 }
 
@@ -123,19 +102,10 @@ fn trade(data: TradeData<'_>, symbols: &Symbols, local_ts: UnixNanos) -> Result<
     let side = match data.side {
         "Buy" => Side::Buy,
         "Sell" => Side::Sell,
-        other => {
-            return Err(ParseError::InvalidField {
-                field: "S",
-                detail: other.to_owned(),
-            })
-        }
+        other => return Err(ParseError::InvalidField { field: "S", detail: other.to_owned() }),
     };
-    let trade = Trade {
-        price: data.price.0,
-        qty: data.qty.0,
-        side,
-        trade_id: TradeId::from_text(data.trade_id),
-    };
+    let trade =
+        Trade { price: data.price.0, qty: data.qty.0, side, trade_id: TradeId::from_text(data.trade_id) };
     Ok(DataPacket {
         exchange: ExchangeId::Bybit,
         symbol: symbols.canonical_or_guess(data.symbol),

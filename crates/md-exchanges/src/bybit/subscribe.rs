@@ -13,14 +13,22 @@ pub(super) fn topics(symbol: &SymbolInfo, channel: Channel, depth: u32) -> Vec<S
     }
 }
 
-/// `{"req_id":"sub-1","op":"subscribe","args":[...]}`, at most [`ARGS_PER_SUBSCRIBE`] args each.
+/// `{"req_id":"subscribe-1","op":"subscribe","args":[...]}`, at most [`ARGS_PER_SUBSCRIBE`] args each.
 pub(super) fn subscribe_messages(topics: &[String]) -> Vec<String> {
+    requests("subscribe", topics)
+}
+
+/// `{"req_id":"unsubscribe-1","op":"unsubscribe","args":[...]}`.
+pub(super) fn unsubscribe_messages(topics: &[String]) -> Vec<String> {
+    requests("unsubscribe", topics)
+}
+
+fn requests(op: &str, topics: &[String]) -> Vec<String> {
     topics
         .chunks(ARGS_PER_SUBSCRIBE)
         .enumerate()
         .map(|(i, chunk)| {
-            serde_json::json!({ "req_id": format!("sub-{}", i + 1), "op": "subscribe", "args": chunk })
-                .to_string()
+            serde_json::json!({ "req_id": format!("{op}-{}", i + 1), "op": op, "args": chunk }).to_string()
         })
         .collect()
 }

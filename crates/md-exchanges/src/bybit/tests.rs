@@ -6,11 +6,7 @@ use md_core::{BookError, BookSync, Payload, SeqRule, Side, TradeId};
 use super::*;
 
 fn listing() -> Symbols {
-    Symbols::new([SymbolInfo {
-        symbol: Symbol::new("BTC", "USDT"),
-        native: "BTCUSDT".into(),
-        trading: true,
-    }])
+    Symbols::new([SymbolInfo { symbol: Symbol::new("BTC", "USDT"), native: "BTCUSDT".into(), trading: true }])
 }
 
 fn parse(text: &str) -> (Result<Control, ParseError>, Vec<DataPacket>) {
@@ -33,42 +29,28 @@ fn book_packet(text: &str) -> Payload {
 
 #[test]
 fn snapshot_and_delta_parse() {
-    let snap = book_packet(&book_frame(
-        "snapshot",
-        100,
-        r#"[["75848.74","0.067669"]]"#,
-        r#"[["75848.89","1"]]"#,
-    ));
-    let Payload::BookSnapshot(snap) = snap else {
-        panic!()
-    };
+    let snap =
+        book_packet(&book_frame("snapshot", 100, r#"[["75848.74","0.067669"]]"#, r#"[["75848.89","1"]]"#));
+    let Payload::BookSnapshot(snap) = snap else { panic!() };
     assert_eq!(snap.seq, 100);
     assert_eq!(snap.bids[0].price.to_string(), "75848.74");
     let delta = book_packet(&book_frame("delta", 101, r#"[["75837.13","0"]]"#, "[]"));
-    let Payload::BookDelta(delta) = delta else {
-        panic!()
-    };
+    let Payload::BookDelta(delta) = delta else { panic!() };
     assert_eq!(delta.seq.last, 101);
     assert!(delta.bids[0].qty.is_zero());
 }
 
 #[test]
 fn update_id_one_is_a_restart_snapshot() {
-    assert!(matches!(
-        book_packet(&book_frame("delta", 1, "[]", "[]")),
-        Payload::BookSnapshot(_)
-    ));
+    assert!(matches!(book_packet(&book_frame("delta", 1, "[]", "[]")), Payload::BookSnapshot(_)));
 }
 
 #[test]
 fn book_sequence_applies_and_gap_is_detected() {
     let mut sync = BookSync::new(SeqRule::Consecutive, 100);
-    let Payload::BookSnapshot(snap) = book_packet(&book_frame(
-        "snapshot",
-        10,
-        r#"[["100","1"],["99","2"]]"#,
-        r#"[["101","1"]]"#,
-    )) else {
+    let Payload::BookSnapshot(snap) =
+        book_packet(&book_frame("snapshot", 10, r#"[["100","1"],["99","2"]]"#, r#"[["101","1"]]"#))
+    else {
         panic!()
     };
     sync.on_snapshot(&snap).unwrap();
@@ -80,13 +62,8 @@ fn book_sequence_applies_and_gap_is_detected() {
     sync.on_delta(d).unwrap();
     assert_eq!(sync.book().best_bid().unwrap().price.to_string(), "99");
     assert_eq!(sync.book().best_ask().unwrap().price.to_string(), "100.5");
-    let Payload::BookDelta(gap) = book_packet(&book_frame("delta", 13, "[]", "[]")) else {
-        panic!()
-    };
-    assert!(matches!(
-        sync.on_delta(gap),
-        Err(BookError::Gap { book_seq: 11, .. })
-    ));
+    let Payload::BookDelta(gap) = book_packet(&book_frame("delta", 13, "[]", "[]")) else { panic!() };
+    assert!(matches!(sync.on_delta(gap), Err(BookError::Gap { book_seq: 11, .. })));
 }
 
 #[test]
@@ -95,19 +72,12 @@ fn trades_spot_and_linear_ids() {
     let (result, out) = parse(text);
     assert_eq!(result.unwrap(), Control::Data);
     assert_eq!(out.len(), 2);
-    let Payload::Trade(first) = &out[0].data else {
-        panic!()
-    };
+    let Payload::Trade(first) = &out[0].data else { panic!() };
     assert_eq!(first.trade_id, TradeId::Number(2_290_000_000_050_703_789));
     assert_eq!(first.side, Side::Sell);
     assert_eq!(out[0].exchange_ts, 1_680_652_847_524_000_000);
-    let Payload::Trade(second) = &out[1].data else {
-        panic!()
-    };
-    assert_eq!(
-        second.trade_id,
-        TradeId::Text("4c7b6bdc-b4a3-5716-9c7b-bbe01dc7072f".into())
-    );
+    let Payload::Trade(second) = &out[1].data else { panic!() };
+    assert_eq!(second.trade_id, TradeId::Text("4c7b6bdc-b4a3-5716-9c7b-bbe01dc7072f".into()));
     assert_eq!(second.side, Side::Buy);
 }
 
@@ -115,31 +85,17 @@ fn trades_spot_and_linear_ids() {
 fn control_frames() {
     let ack =
         r#"{"success":true,"ret_msg":"subscribe","conn_id":"4492c76f","req_id":"sub-1","op":"subscribe"}"#;
+    assert_eq!(parse(ack).0.unwrap(), Control::Subscribed { topic: "subscribe".into() });
     assert_eq!(
-        parse(ack).0.unwrap(),
-        Control::Subscribed {
-            topic: "subscribe".into()
-        }
-    );
-    assert_eq!(
-        parse(r#"{"success":true,"ret_msg":"pong","conn_id":"8c20","op":"ping"}"#)
-            .0
-            .unwrap(),
+        parse(r#"{"success":true,"ret_msg":"pong","conn_id":"8c20","op":"ping"}"#).0.unwrap(),
         Control::Pong
     );
-    assert_eq!(
-        parse(r#"{"op":"pong","args":["1753340040127"],"conn_id":"d157"}"#)
-            .0
-            .unwrap(),
-        Control::Pong
-    );
+    assert_eq!(parse(r#"{"op":"pong","args":["1753340040127"],"conn_id":"d157"}"#).0.unwrap(), Control::Pong);
     let failed =
         r#"{"success":false,"ret_msg":"Invalid symbol :[orderbook.50.NOPE]","conn_id":"x","op":"subscribe"}"#;
     assert_eq!(
         parse(failed).0.unwrap(),
-        Control::Rejected {
-            message: "Invalid symbol :[orderbook.50.NOPE]".into()
-        }
+        Control::Rejected { message: "Invalid symbol :[orderbook.50.NOPE]".into() }
     );
 }
 
@@ -164,10 +120,7 @@ fn malformed_and_unknown_frames_are_errors_not_panics() {
 fn subscribe_messages_hold_at_most_ten_args() {
     let bybit = Bybit::new(BybitConfig::default());
     let info = listing().iter().next().unwrap().clone();
-    assert_eq!(
-        bybit.topics(&info, Channel::Book),
-        vec!["orderbook.50.BTCUSDT".to_string()]
-    );
+    assert_eq!(bybit.topics(&info, Channel::Book), vec!["orderbook.50.BTCUSDT".to_string()]);
     let topics: Vec<String> = (0..25).map(|i| format!("publicTrade.S{i}")).collect();
     let messages = bybit.subscribe_messages(&topics);
     assert_eq!(messages.len(), 3);

@@ -77,12 +77,8 @@ impl<'de> Visitor<'de> for LevelVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LevelWire, A::Error> {
-        let Dec(price) = seq
-            .next_element()?
-            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
-        let Dec(qty) = seq
-            .next_element()?
-            .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+        let Dec(price) = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let Dec(qty) = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
         if qty.is_sign_negative() {
             return Err(de::Error::custom(format!("negative quantity {qty}")));
         }

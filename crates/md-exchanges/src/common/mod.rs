@@ -23,10 +23,7 @@ pub(crate) fn frame_text<'a>(frame: md_core::Frame<'a>) -> Result<&'a str, Parse
 /// deserialized once, straight into the right type. `None` for any other layout (including
 /// escaped names); callers fall back to their general path.
 pub(crate) fn peek_first_string<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let rest = text
-        .strip_prefix("{\"")?
-        .strip_prefix(key)?
-        .strip_prefix("\":\"")?;
+    let rest = text.strip_prefix("{\"")?.strip_prefix(key)?.strip_prefix("\":\"")?;
     let name = &rest[..rest.find('"')?];
     (!name.contains('\\')).then_some(name)
 }

@@ -14,23 +14,19 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
     serde_json::from_str(&body).map_err(SymbolError::Decode)
 }
 
-/// GETs `url` and returns the body text of a 2xx answer.
+/// GETs `url` and returns the body text of a 2xx answer; an error status keeps the venue's
+/// `Retry-After` so the caller waits as long as it was told to.
 pub(crate) async fn get_text(client: &reqwest::Client, url: &str) -> Result<String, SymbolError> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| SymbolError::Transport(Box::new(e)))?;
+    let response = client.get(url).send().await.map_err(|e| SymbolError::Transport(Box::new(e)))?;
     let status = response.status();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| SymbolError::Transport(Box::new(e)))?;
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = response.text().await.map_err(|e| SymbolError::Transport(Box::new(e)))?;
     if !status.is_success() {
-        return Err(SymbolError::Status {
-            status: status.as_u16(),
-            body: snippet(&body),
-        });
+        return Err(SymbolError::Status { status: status.as_u16(), body: snippet(&body), retry_after });
     }
     Ok(body)
 }

@@ -23,10 +23,7 @@ const KEEP_BUFFER_BYTES: usize = 1024 * 1024;
 impl Inflater {
     pub(super) fn new() -> Self {
         // `false`: a raw deflate stream, the gzip wrapper is handled here.
-        Self {
-            state: Decompress::new(false),
-            buf: Vec::new(),
-        }
+        Self { state: Decompress::new(false), buf: Vec::new() }
     }
 
     /// Inflates one gzip member and returns its text.
@@ -36,10 +33,7 @@ impl Inflater {
         }
         let member = Member::split(bytes)?;
         if member.size > MAX_DECOMPRESSED_BYTES {
-            return Err(ParseError::FrameTooLarge {
-                len: member.size,
-                max: MAX_DECOMPRESSED_BYTES,
-            });
+            return Err(ParseError::FrameTooLarge { len: member.size, max: MAX_DECOMPRESSED_BYTES });
         }
         self.buf.clear();
         // One spare byte tells a stream longer than its trailer claims from an exact fit.
@@ -62,10 +56,7 @@ impl Inflater {
 }
 
 fn corrupt(why: &str) -> ParseError {
-    ParseError::Decompress(std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        why.to_owned(),
-    ))
+    ParseError::Decompress(std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned()))
 }
 
 /// The parts of one gzip member (RFC 1952 §2.3).
@@ -89,37 +80,23 @@ impl<'a> Member<'a> {
         let body_end = bytes.len() - 8;
         let mut pos = 10;
         if flags & FEXTRA != 0 {
-            let len = bytes
-                .get(pos..pos + 2)
-                .ok_or_else(|| corrupt("truncated header"))?;
+            let len = bytes.get(pos..pos + 2).ok_or_else(|| corrupt("truncated header"))?;
             pos += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
         }
         for flag in [FNAME, FCOMMENT] {
             if flags & flag != 0 {
-                let rest = bytes
-                    .get(pos..body_end)
-                    .ok_or_else(|| corrupt("truncated header"))?;
-                pos += rest
-                    .iter()
-                    .position(|&b| b == 0)
-                    .ok_or_else(|| corrupt("truncated header"))?
-                    + 1;
+                let rest = bytes.get(pos..body_end).ok_or_else(|| corrupt("truncated header"))?;
+                pos += rest.iter().position(|&b| b == 0).ok_or_else(|| corrupt("truncated header"))? + 1;
             }
         }
         if flags & FHCRC != 0 {
             pos += 2;
         }
-        let deflate = bytes
-            .get(pos..body_end)
-            .ok_or_else(|| corrupt("truncated header"))?;
+        let deflate = bytes.get(pos..body_end).ok_or_else(|| corrupt("truncated header"))?;
         let trailer = &bytes[body_end..];
         let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
         let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-        Ok(Self {
-            deflate,
-            crc,
-            size: size as usize,
-        })
+        Ok(Self { deflate, crc, size: size as usize })
     }
 }
 
@@ -143,14 +120,9 @@ mod tests {
     #[test]
     fn reuse_gives_the_same_text_as_a_fresh_decoder() {
         let mut inflater = Inflater::new();
-        for (i, text) in [
-            "{\"ping\":1}",
-            "",
-            &"x".repeat(100_000),
-            "{\"ch\":\"market.btcusdt.mbp.150\"}",
-        ]
-        .iter()
-        .enumerate()
+        for (i, text) in ["{\"ping\":1}", "", &"x".repeat(100_000), "{\"ch\":\"market.btcusdt.mbp.150\"}"]
+            .iter()
+            .enumerate()
         {
             let frame = gzip(text.as_bytes(), (i % 10) as u32);
             assert_eq!(inflater.inflate(&frame).unwrap(), *text);
@@ -175,21 +147,10 @@ mod tests {
         let truncated = &good[..good.len() - 3];
         let mut flipped = good.clone();
         flipped[30] ^= 0x55;
-        for bad in [
-            &bad_crc[..],
-            &lying_size,
-            truncated,
-            &flipped,
-            &[0x1f, 0x8b],
-            b"{\"ping\":1}",
-            &[],
-        ] {
+        for bad in [&bad_crc[..], &lying_size, truncated, &flipped, &[0x1f, 0x8b], b"{\"ping\":1}", &[]] {
             assert!(inflater.inflate(bad).is_err(), "{bad:?}");
         }
-        assert!(matches!(
-            inflater.inflate(&bomb),
-            Err(ParseError::FrameTooLarge { .. })
-        ));
+        assert!(matches!(inflater.inflate(&bomb), Err(ParseError::FrameTooLarge { .. })));
         assert_eq!(inflater.inflate(&good).unwrap(), "{\"ping\":1492420473027}");
     }
 }

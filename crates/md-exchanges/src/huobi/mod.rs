@@ -88,10 +88,7 @@ pub struct Huobi {
 impl Huobi {
     /// A venue with this config.
     pub fn new(config: HuobiConfig) -> Self {
-        Self {
-            config,
-            client: rest::http_client(),
-        }
+        Self { config, client: rest::http_client() }
     }
 
     /// Its config.
@@ -144,6 +141,10 @@ impl Listener for Huobi {
 
     fn subscribe_messages(&self, topics: &[String]) -> Vec<String> {
         subscribe::subscribe_messages(topics)
+    }
+
+    fn unsubscribe_messages(&self, topics: &[String]) -> Vec<String> {
+        subscribe::unsubscribe_messages(topics)
     }
 
     fn heartbeat(&self) -> Option<Heartbeat> {

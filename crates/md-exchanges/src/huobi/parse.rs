@@ -36,18 +36,10 @@ thread_local! {
 pub fn gunzip<'b>(bytes: &[u8], buf: &'b mut Vec<u8>) -> Result<&'b str, ParseError> {
     buf.clear();
     // Read one byte past the limit to tell "exactly at the limit" from "over it".
-    let limit = u64::try_from(MAX_DECOMPRESSED_BYTES)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    GzDecoder::new(bytes)
-        .take(limit)
-        .read_to_end(buf)
-        .map_err(ParseError::Decompress)?;
+    let limit = u64::try_from(MAX_DECOMPRESSED_BYTES).unwrap_or(u64::MAX).saturating_add(1);
+    GzDecoder::new(bytes).take(limit).read_to_end(buf).map_err(ParseError::Decompress)?;
     if buf.len() > MAX_DECOMPRESSED_BYTES {
-        return Err(ParseError::FrameTooLarge {
-            len: buf.len(),
-            max: MAX_DECOMPRESSED_BYTES,
-        });
+        return Err(ParseError::FrameTooLarge { len: buf.len(), max: MAX_DECOMPRESSED_BYTES });
     }
     std::str::from_utf8(buf).map_err(ParseError::Utf8)
 }
@@ -61,18 +53,12 @@ pub fn parse_binary(
 ) -> Result<Control, ParseError> {
     let reused = INFLATER.try_with(|cell| {
         let mut inflater = cell.try_borrow_mut().ok()?;
-        Some(
-            inflater
-                .inflate(bytes)
-                .and_then(|text| parse_text(text, symbols, local_ts, out)),
-        )
+        Some(inflater.inflate(bytes).and_then(|text| parse_text(text, symbols, local_ts, out)))
     });
     match reused {
         Ok(Some(result)) => result,
         // Thread-local storage torn down or (impossible today) re-entered: inflate afresh.
-        _ => Inflater::new()
-            .inflate(bytes)
-            .and_then(|text| parse_text(text, symbols, local_ts, out)),
+        _ => Inflater::new().inflate(bytes).and_then(|text| parse_text(text, symbols, local_ts, out)),
     }
 }
 
@@ -99,9 +85,7 @@ pub fn parse_text(
     }
     if let Some(topic) = envelope.subbed.or(envelope.unsubbed) {
         // An unsub ack is a confirmed request too; md never unsubscribes, so it only shows in logs.
-        return Ok(Control::Subscribed {
-            topic: topic.into_owned(),
-        });
+        return Ok(Control::Subscribed { topic: topic.into_owned() });
     }
     Err(ParseError::unknown(text))
 }
@@ -166,31 +150,11 @@ fn parse_push(
     let (native, kind) = split_topic(ch).ok_or_else(|| ParseError::unknown(text))?;
     let kind = classify(kind).ok_or_else(|| ParseError::unknown(text))?;
     match kind {
-        Kind::Trades => trades(
-            from_json(tick)?,
-            symbols.canonical_or_guess(native),
-            local_ts,
-            out,
-        )?,
-        Kind::Depth => out.push(depth(
-            from_json(tick)?,
-            ts,
-            symbols.canonical_or_guess(native),
-            local_ts,
-        )),
-        Kind::Mbp => out.push(mbp_delta(
-            from_json(tick)?,
-            ts,
-            symbols.canonical_or_guess(native),
-            local_ts,
-        )),
+        Kind::Trades => trades(from_json(tick)?, symbols.canonical_or_guess(native), local_ts, out)?,
+        Kind::Depth => out.push(depth(from_json(tick)?, ts, symbols.canonical_or_guess(native), local_ts)),
+        Kind::Mbp => out.push(mbp_delta(from_json(tick)?, ts, symbols.canonical_or_guess(native), local_ts)),
         Kind::MbpRefresh => {
-            out.push(mbp_image(
-                from_json(tick)?,
-                ts,
-                symbols.canonical_or_guess(native),
-                local_ts,
-            ));
+            out.push(mbp_image(from_json(tick)?, ts, symbols.canonical_or_guess(native), local_ts));
         }
     }
     Ok(Control::Data)
@@ -209,12 +173,7 @@ fn parse_rep(
     let (native, kind) = split_topic(rep).ok_or_else(|| ParseError::unknown(text))?;
     match (classify(kind), data) {
         (Some(Kind::Mbp), Some(data)) => {
-            out.push(mbp_image(
-                from_json(data.get())?,
-                ts,
-                symbols.canonical_or_guess(native),
-                local_ts,
-            ));
+            out.push(mbp_image(from_json(data.get())?, ts, symbols.canonical_or_guess(native), local_ts));
             Ok(Control::Data)
         }
         _ => Err(ParseError::unknown(text)),
@@ -222,13 +181,7 @@ fn parse_rep(
 }
 
 fn packet(symbol: Symbol, exchange_ts: UnixNanos, local_ts: UnixNanos, data: Payload) -> DataPacket {
-    DataPacket {
-        exchange: ExchangeId::Huobi,
-        symbol,
-        exchange_ts,
-        local_ts,
-        data,
-    }
+    DataPacket { exchange: ExchangeId::Huobi, symbol, exchange_ts, local_ts, data }
 }
 
 /// The legacy `id` as text, for trades without `tradeId`: digits as sent (never through a
@@ -265,18 +218,8 @@ fn trades(
             Direction::Buy => Side::Buy,
             Direction::Sell => Side::Sell,
         };
-        let trade = Trade {
-            price: entry.price.0,
-            qty: entry.amount.0,
-            side,
-            trade_id,
-        };
-        out.push(packet(
-            symbol.clone(),
-            ms_to_ns(entry.ts),
-            local_ts,
-            Payload::Trade(trade),
-        ));
+        let trade = Trade { price: entry.price.0, qty: entry.amount.0, side, trade_id };
+        out.push(packet(symbol.clone(), ms_to_ns(entry.ts), local_ts, Payload::Trade(trade)));
     }
     Ok(())
 }
@@ -296,18 +239,9 @@ fn mbp_delta(tick: MbpTick, ts: Option<i64>, symbol: Symbol, local_ts: UnixNanos
     let delta = BookDelta {
         bids: tick.bids.unwrap_or_default().0,
         asks: tick.asks.unwrap_or_default().0,
-        seq: Sequence {
-            first: None,
-            last: tick.seq_num,
-            prev: Some(tick.prev_seq_num),
-        },
+        seq: Sequence { first: None, last: tick.seq_num, prev: Some(tick.prev_seq_num) },
     };
-    packet(
-        symbol,
-        ts.map_or(local_ts, ms_to_ns),
-        local_ts,
-        Payload::BookDelta(delta),
-    )
+    packet(symbol, ts.map_or(local_ts, ms_to_ns), local_ts, Payload::BookDelta(delta))
 }
 
 fn mbp_image(image: MbpImage, ts: Option<i64>, symbol: Symbol, local_ts: UnixNanos) -> DataPacket {
@@ -316,10 +250,5 @@ fn mbp_image(image: MbpImage, ts: Option<i64>, symbol: Symbol, local_ts: UnixNan
         asks: image.asks.unwrap_or_default().0,
         seq: image.seq_num,
     };
-    packet(
-        symbol,
-        ts.map_or(local_ts, ms_to_ns),
-        local_ts,
-        Payload::BookSnapshot(snap),
-    )
+    packet(symbol, ts.map_or(local_ts, ms_to_ns), local_ts, Payload::BookSnapshot(snap))
 }

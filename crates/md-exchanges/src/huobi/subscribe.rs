@@ -23,6 +23,17 @@ fn json_string(text: &str) -> String {
     serde_json::Value::from(text).to_string()
 }
 
+/// `{"unsub":"<topic>","id":"<topic>"}`, one per topic.
+pub(super) fn unsubscribe_messages(topics: &[String]) -> Vec<String> {
+    topics
+        .iter()
+        .map(|topic| {
+            let topic = json_string(topic);
+            format!(r#"{{"unsub":{topic},"id":{topic}}}"#)
+        })
+        .collect()
+}
+
 /// `{"sub":"<topic>","id":"<topic>"}`, one per topic; the ack echoes the id, so an error
 /// reply names the topic it refused.
 pub(super) fn subscribe_messages(topics: &[String]) -> Vec<String> {

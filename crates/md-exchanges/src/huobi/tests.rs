@@ -10,11 +10,7 @@ use md_core::{BookError, BookSync, Payload, SeqRule, Sequence, Side, TradeId};
 use super::*;
 
 fn listing() -> Symbols {
-    Symbols::new([SymbolInfo {
-        symbol: Symbol::new("BTC", "USDT"),
-        native: "btcusdt".into(),
-        trading: true,
-    }])
+    Symbols::new([SymbolInfo { symbol: Symbol::new("BTC", "USDT"), native: "btcusdt".into(), trading: true }])
 }
 
 fn parse(text: &str) -> (Result<Control, ParseError>, Vec<DataPacket>) {
@@ -59,16 +55,12 @@ fn trade_detail_gives_one_packet_per_trade() {
     assert_eq!(first.symbol.as_str(), "BTC-USDT");
     assert_eq!(first.exchange_ts, 1_616_243_199_156_000_000);
     assert_eq!(first.local_ts, 7);
-    let Payload::Trade(trade) = &first.data else {
-        panic!("{first:?}")
-    };
+    let Payload::Trade(trade) = &first.data else { panic!("{first:?}") };
     assert_eq!(trade.side, Side::Sell);
     assert_eq!(trade.trade_id, TradeId::Number(102_357_140_867));
     assert_eq!(trade.price.to_string(), "58911.07");
     assert_eq!(trade.qty.to_string(), "0.000198");
-    let Payload::Trade(second) = &out[1].data else {
-        panic!()
-    };
+    let Payload::Trade(second) = &out[1].data else { panic!() };
     assert_eq!(second.side, Side::Buy);
     assert_eq!(second.price.to_string(), "58911");
     assert_eq!(out[1].exchange_ts, 1_616_243_199_157_000_000);
@@ -79,27 +71,15 @@ fn trade_without_trade_id_keeps_the_27_digit_id_as_text() {
     let text = r#"{"ch":"market.trioeth.trade.detail","ts":1618678027942,"tick":{"id":100182534526,"ts":1618678027940,"data":[{"id":100182534526255757567432481,"ts":1618678027940,"amount":20995.88,"price":9.2E-7,"direction":"buy"}]}}"#;
     let (control, out) = parse(text);
     assert_eq!(control.unwrap(), Control::Data);
-    assert_eq!(
-        out[0].symbol.as_str(),
-        "TRIO-ETH",
-        "unlisted natives get a guessed name"
-    );
-    let Payload::Trade(trade) = &out[0].data else {
-        panic!()
-    };
-    assert_eq!(
-        trade.trade_id,
-        TradeId::Text("100182534526255757567432481".into())
-    );
+    assert_eq!(out[0].symbol.as_str(), "TRIO-ETH", "unlisted natives get a guessed name");
+    let Payload::Trade(trade) = &out[0].data else { panic!() };
+    assert_eq!(trade.trade_id, TradeId::Text("100182534526255757567432481".into()));
     assert_eq!(trade.price.to_string(), "0.00000092");
 
     // A trade with neither id fails the whole frame and leaves the output untouched.
     let text = r#"{"ch":"market.btcusdt.trade.detail","ts":1,"tick":{"data":[{"id":1,"ts":1,"tradeId":5,"amount":1,"price":1,"direction":"buy"},{"ts":1,"amount":1,"price":1,"direction":"buy"}]}}"#;
     let (result, out) = parse(text);
-    assert!(
-        matches!(result, Err(ParseError::InvalidField { field: "tradeId", .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(ParseError::InvalidField { field: "tradeId", .. })), "{result:?}");
     assert!(out.is_empty());
 }
 
@@ -108,13 +88,8 @@ fn depth_step0_is_a_full_snapshot_with_exact_exponent_numbers() {
     let text = r#"{"ch":"market.trioeth.depth.step0","ts":1618678069870,"tick":{"bids":[[9.121E-7,92730.24],[9.12E-7,2.0E-4]],"asks":[[9.2E-7,1520.0],[26.755973959140651643,1]],"version":100374372402,"ts":1618678069800}}"#;
     let (control, out) = parse(text);
     assert_eq!(control.unwrap(), Control::Data);
-    assert_eq!(
-        out[0].exchange_ts, 1_618_678_069_800_000_000,
-        "the image's own ts"
-    );
-    let Payload::BookSnapshot(snap) = &out[0].data else {
-        panic!("{:?}", out[0])
-    };
+    assert_eq!(out[0].exchange_ts, 1_618_678_069_800_000_000, "the image's own ts");
+    let Payload::BookSnapshot(snap) = &out[0].data else { panic!("{:?}", out[0]) };
     assert_eq!(snap.seq, 100_374_372_402);
     assert_eq!(snap.bids[0].price.to_string(), "0.0000009121");
     assert_eq!(snap.bids[1].qty.to_string(), "0.00020");
@@ -125,49 +100,30 @@ fn depth_step0_is_a_full_snapshot_with_exact_exponent_numbers() {
     let text = r#"{"ch":"market.btcusdt.depth.step1","status":"ok","ts":1654253117316,"tick":{"bids":[[29805.62,0.309487]],"asks":[[29805.63,1.650216]],"version":155671698426}}"#;
     let (_, out) = parse(text);
     assert_eq!(out[0].exchange_ts, 1_654_253_117_316_000_000);
-    let Payload::BookSnapshot(snap) = &out[0].data else {
-        panic!()
-    };
+    let Payload::BookSnapshot(snap) = &out[0].data else { panic!() };
     assert_eq!(snap.seq, 155_671_698_426);
 }
 
 #[test]
 fn mbp_incrementals_with_absent_or_empty_sides() {
-    let (control, out) = parse(&mbp_frame(
-        109_409_288_130,
-        109_409_288_078,
-        "[[9137.67,4.129547],[9135.96,0]]",
-        "[]",
-    ));
+    let (control, out) =
+        parse(&mbp_frame(109_409_288_130, 109_409_288_078, "[[9137.67,4.129547],[9135.96,0]]", "[]"));
     assert_eq!(control.unwrap(), Control::Data);
     assert_eq!(out[0].exchange_ts, 1_593_561_600_691_000_000);
-    let Payload::BookDelta(delta) = &out[0].data else {
-        panic!()
-    };
-    assert_eq!(
-        delta.seq,
-        Sequence {
-            first: None,
-            last: 109_409_288_130,
-            prev: Some(109_409_288_078)
-        }
-    );
+    let Payload::BookDelta(delta) = &out[0].data else { panic!() };
+    assert_eq!(delta.seq, Sequence { first: None, last: 109_409_288_130, prev: Some(109_409_288_078) });
     assert_eq!(delta.bids.len(), 2);
     assert!(delta.bids[1].qty.is_zero());
     assert!(delta.asks.is_empty());
 
     let one_sided = r#"{"ch":"market.btcusdt.mbp.20","ts":1634601197516,"tick":{"seqNum":140059393690,"prevSeqNum":140059393689,"asks":[[61945.07,5.33E-4]]}}"#;
     let (_, out) = parse(one_sided);
-    let Payload::BookDelta(delta) = &out[0].data else {
-        panic!()
-    };
+    let Payload::BookDelta(delta) = &out[0].data else { panic!() };
     assert!(delta.bids.is_empty());
     assert_eq!(delta.asks[0].qty.to_string(), "0.000533");
 
     let (_, out) = parse(&mbp_frame(11, 10, "[]", "[]"));
-    let Payload::BookDelta(delta) = &out[0].data else {
-        panic!()
-    };
+    let Payload::BookDelta(delta) = &out[0].data else { panic!() };
     assert!(delta.bids.is_empty() && delta.asks.is_empty());
     assert_eq!(delta.seq.last, 11);
 }
@@ -178,9 +134,7 @@ fn req_reply_and_refresh_push_are_snapshots() {
     assert_eq!(control.unwrap(), Control::Data);
     assert_eq!(out[0].symbol.as_str(), "BTC-USDT");
     assert_eq!(out[0].exchange_ts, 1_593_561_601_666_000_000);
-    let Payload::BookSnapshot(snap) = &out[0].data else {
-        panic!()
-    };
+    let Payload::BookSnapshot(snap) = &out[0].data else { panic!() };
     assert_eq!(snap.seq, 109_409_288_160);
     assert_eq!(snap.bids.len(), 2);
     assert_eq!(snap.asks[1].qty.to_string(), "0.25");
@@ -191,9 +145,7 @@ fn req_reply_and_refresh_push_are_snapshots() {
     let refresh =
         r#"{"ch":"market.btcusdt.mbp.refresh.20","ts":1,"tick":{"seqNum":42,"bids":[[1,1]],"asks":[[2,1]]}}"#;
     let (_, out) = parse(refresh);
-    let Payload::BookSnapshot(snap) = &out[0].data else {
-        panic!()
-    };
+    let Payload::BookSnapshot(snap) = &out[0].data else { panic!() };
     assert_eq!(snap.seq, 42);
 }
 
@@ -204,26 +156,14 @@ fn control_frames() {
         Control::Reply(r#"{"pong":1492420473027}"#.into())
     );
     let subbed = r#"{"id":"id1","status":"ok","subbed":"market.btcusdt.trade.detail","ts":1489474081631}"#;
-    assert_eq!(
-        parse(subbed).0.unwrap(),
-        Control::Subscribed {
-            topic: "market.btcusdt.trade.detail".into()
-        }
-    );
+    assert_eq!(parse(subbed).0.unwrap(), Control::Subscribed { topic: "market.btcusdt.trade.detail".into() });
     let int_id = r#"{"id":1,"status":"ok","subbed":"market.trioeth.depth.step0","ts":1618678070653}"#;
-    assert_eq!(
-        parse(int_id).0.unwrap(),
-        Control::Subscribed {
-            topic: "market.trioeth.depth.step0".into()
-        }
-    );
+    assert_eq!(parse(int_id).0.unwrap(), Control::Subscribed { topic: "market.trioeth.depth.step0".into() });
     let unsubbed =
         r#"{"id":"id4","status":"ok","unsubbed":"market.btcusdt.trade.detail","ts":1494326028889}"#;
     assert_eq!(
         parse(unsubbed).0.unwrap(),
-        Control::Subscribed {
-            topic: "market.btcusdt.trade.detail".into()
-        }
+        Control::Subscribed { topic: "market.btcusdt.trade.detail".into() }
     );
 
     let error = r#"{"status":"error","ts":1684650798105,"id":"id488","err-code":"bad-request","err-msg":"invalid symbol lmrusdt"}"#;
@@ -237,19 +177,14 @@ fn control_frames() {
 #[test]
 fn gzip_frames_round_trip_and_reuse_the_buffer() {
     let (control, out) = parse_bytes(&gzip(br#"{"ping":1618678073643}"#));
-    assert_eq!(
-        control.unwrap(),
-        Control::Reply(r#"{"pong":1618678073643}"#.into())
-    );
+    assert_eq!(control.unwrap(), Control::Reply(r#"{"pong":1618678073643}"#.into()));
     assert!(out.is_empty());
 
     // A large frame, then a small one on the same thread: the reused buffer holds no stale bytes.
     let bids: Vec<String> = (0..5000).map(|i| format!("[{}.5,1]", 1000 + i)).collect();
     let big = mbp_frame(2, 1, &format!("[{}]", bids.join(",")), "[]");
     let (_, out) = parse_bytes(&gzip(big.as_bytes()));
-    let Payload::BookDelta(delta) = &out[0].data else {
-        panic!()
-    };
+    let Payload::BookDelta(delta) = &out[0].data else { panic!() };
     assert_eq!(delta.bids.len(), 5000);
 
     let (control, from_binary) = parse_bytes(&gzip(TRADES.as_bytes()));
@@ -258,47 +193,28 @@ fn gzip_frames_round_trip_and_reuse_the_buffer() {
 
     // Text frames are plain JSON.
     let mut out = Vec::new();
-    let control = HuobiParser::new(Arc::new(listing()))
-        .parse(Frame::Text(TRADES), 7, &mut out)
-        .unwrap();
+    let control = HuobiParser::new(Arc::new(listing())).parse(Frame::Text(TRADES), 7, &mut out).unwrap();
     assert_eq!((control, out.len()), (Control::Data, 2));
 }
 
 #[test]
 fn bad_binary_frames_are_typed_errors() {
     let valid = gzip(TRADES.as_bytes());
-    let corrupt: Vec<u8> = valid
-        .iter()
-        .enumerate()
-        .map(|(i, b)| if i > 12 { b ^ 0x5a } else { *b })
-        .collect();
-    for bad in [
-        &corrupt[..],
-        &valid[..valid.len() / 2],
-        &[0x1f, 0x8b],
-        b"{\"ping\":1}",
-        &[0xff, 0xfe, 0x00],
-    ] {
+    let corrupt: Vec<u8> =
+        valid.iter().enumerate().map(|(i, b)| if i > 12 { b ^ 0x5a } else { *b }).collect();
+    for bad in [&corrupt[..], &valid[..valid.len() / 2], &[0x1f, 0x8b], b"{\"ping\":1}", &[0xff, 0xfe, 0x00]]
+    {
         let (result, out) = parse_bytes(bad);
         assert!(
             // A damaged trailer may claim an absurd size: refused before inflating.
-            matches!(
-                result,
-                Err(ParseError::Decompress(_) | ParseError::FrameTooLarge { .. })
-            ),
+            matches!(result, Err(ParseError::Decompress(_) | ParseError::FrameTooLarge { .. })),
             "{bad:?} gave {result:?}"
         );
         assert!(out.is_empty());
     }
     assert!(parse_bytes(&[]).0.is_err());
-    assert!(matches!(
-        parse_bytes(&gzip(&[0xff, 0xfe, 0x41])).0,
-        Err(ParseError::Utf8(_))
-    ));
-    assert!(matches!(
-        parse_bytes(&gzip(b"not json")).0,
-        Err(ParseError::Json { .. })
-    ));
+    assert!(matches!(parse_bytes(&gzip(&[0xff, 0xfe, 0x41])).0, Err(ParseError::Utf8(_))));
+    assert!(matches!(parse_bytes(&gzip(b"not json")).0, Err(ParseError::Json { .. })));
 }
 
 #[test]
@@ -307,21 +223,12 @@ fn gzip_bomb_is_refused() {
     assert!(bomb.len() < 100 * 1024);
     let (result, out) = parse_bytes(&bomb);
     assert!(
-        matches!(
-            result,
-            Err(ParseError::FrameTooLarge {
-                max: MAX_DECOMPRESSED_BYTES,
-                ..
-            })
-        ),
+        matches!(result, Err(ParseError::FrameTooLarge { max: MAX_DECOMPRESSED_BYTES, .. })),
         "{result:?}"
     );
     assert!(out.is_empty());
     // The thread's buffer was released, and the parser still works.
-    assert_eq!(
-        parse_bytes(&gzip(br#"{"ping":5}"#)).0.unwrap(),
-        Control::Reply(r#"{"pong":5}"#.into())
-    );
+    assert_eq!(parse_bytes(&gzip(br#"{"ping":5}"#)).0.unwrap(), Control::Reply(r#"{"pong":5}"#.into()));
 }
 
 #[test]
@@ -365,67 +272,31 @@ fn mbp_sequence_syncs_from_a_req_snapshot_and_detects_a_gap() {
     let delta = |seq: u64, prev: u64, bids: &str| {
         let (result, out) = parse(&mbp_frame(seq, prev, bids, "[[101.0,0.5]]"));
         result.unwrap();
-        let Payload::BookDelta(delta) = out.into_iter().next().unwrap().data else {
-            panic!()
-        };
+        let Payload::BookDelta(delta) = out.into_iter().next().unwrap().data else { panic!() };
         delta
     };
     let mut sync = BookSync::new(SeqRule::PrevLink, 100);
     // Increments arrive before the `req` reply and are queued; seqNums jump by more than one.
-    for (seq, prev) in [
-        (109_409_288_130, 109_409_288_078),
-        (109_409_288_160, 109_409_288_130),
-    ] {
-        assert_eq!(
-            sync.on_delta(delta(seq, prev, "[[100.1,3]]")),
-            Err(BookError::NotSynced)
-        );
+    for (seq, prev) in [(109_409_288_130, 109_409_288_078), (109_409_288_160, 109_409_288_130)] {
+        assert_eq!(sync.on_delta(delta(seq, prev, "[[100.1,3]]")), Err(BookError::NotSynced));
     }
-    for (seq, prev) in [
-        (109_409_288_204, 109_409_288_160),
-        (109_409_288_226, 109_409_288_204),
-    ] {
-        assert_eq!(
-            sync.on_delta(delta(seq, prev, "[[100.5,0],[100.2,7]]")),
-            Err(BookError::NotSynced)
-        );
+    for (seq, prev) in [(109_409_288_204, 109_409_288_160), (109_409_288_226, 109_409_288_204)] {
+        assert_eq!(sync.on_delta(delta(seq, prev, "[[100.5,0],[100.2,7]]")), Err(BookError::NotSynced));
     }
     let (_, out) = parse(&rep_frame(109_409_288_160));
-    let Payload::BookSnapshot(snapshot) = &out[0].data else {
-        panic!()
-    };
-    assert_eq!(
-        sync.on_snapshot(snapshot).unwrap(),
-        2,
-        "the two increments after seqNum 160 apply"
-    );
+    let Payload::BookSnapshot(snapshot) = &out[0].data else { panic!() };
+    assert_eq!(sync.on_snapshot(snapshot).unwrap(), 2, "the two increments after seqNum 160 apply");
     assert_eq!(sync.book().seq(), 109_409_288_226);
     assert_eq!(sync.book().best_bid().unwrap().price.to_string(), "100.4");
     assert_eq!(sync.book().best_ask().unwrap().qty.to_string(), "0.5");
 
-    assert_eq!(
-        sync.on_delta(delta(109_409_288_300, 109_409_288_226, "[]")),
-        Ok(md_core::Applied::Updated)
-    );
+    assert_eq!(sync.on_delta(delta(109_409_288_300, 109_409_288_226, "[]")), Ok(md_core::Applied::Updated));
     let gap = sync.on_delta(delta(109_409_288_576, 109_409_288_500, "[]"));
-    assert!(
-        matches!(
-            gap,
-            Err(BookError::Gap {
-                book_seq: 109_409_288_300,
-                ..
-            })
-        ),
-        "{gap:?}"
-    );
+    assert!(matches!(gap, Err(BookError::Gap { book_seq: 109_409_288_300, .. })), "{gap:?}");
 }
 
 fn info(native: &str) -> SymbolInfo {
-    SymbolInfo {
-        symbol: guess(native),
-        native: native.into(),
-        trading: true,
-    }
+    SymbolInfo { symbol: guess(native), native: native.into(), trading: true }
 }
 
 fn guess(native: &str) -> Symbol {
@@ -436,30 +307,18 @@ fn guess(native: &str) -> Symbol {
 fn mbp_mode_topics_urls_and_snapshot_request() {
     let htx = Huobi::new(HuobiConfig::default());
     let btc = info("btcusdt");
-    assert_eq!(
-        htx.topics(&btc, Channel::Trades),
-        vec!["market.btcusdt.trade.detail".to_string()]
-    );
-    assert_eq!(
-        htx.topics(&btc, Channel::Book),
-        vec!["market.btcusdt.mbp.150".to_string()]
-    );
+    assert_eq!(htx.topics(&btc, Channel::Trades), vec!["market.btcusdt.trade.detail".to_string()]);
+    assert_eq!(htx.topics(&btc, Channel::Book), vec!["market.btcusdt.mbp.150".to_string()]);
     assert_eq!(htx.ws_url(&[Channel::Book]), "wss://api.huobi.pro/feed");
     assert_eq!(htx.ws_url(&[Channel::Trades]), "wss://api.huobi.pro/ws");
     assert_eq!(htx.snapshot_source(), SnapshotSource::InBand);
     assert_eq!(htx.seq_rule(), SeqRule::PrevLink);
-    assert_eq!(
-        htx.snapshot_request(&btc).unwrap(),
-        r#"{"req":"market.btcusdt.mbp.150","id":"btcusdt"}"#
-    );
+    assert_eq!(htx.snapshot_request(&btc).unwrap(), r#"{"req":"market.btcusdt.mbp.150","id":"btcusdt"}"#);
     assert_eq!(htx.id(), ExchangeId::Huobi);
     assert!(htx.heartbeat().is_none());
     assert_eq!(htx.limits().max_topics_per_subscribe, 1);
 
-    let topics = vec![
-        "market.btcusdt.trade.detail".to_string(),
-        "market.btcusdt.mbp.150".to_string(),
-    ];
+    let topics = vec!["market.btcusdt.trade.detail".to_string(), "market.btcusdt.mbp.150".to_string()];
     assert_eq!(
         htx.subscribe_messages(&topics),
         vec![
@@ -477,19 +336,10 @@ fn mbp_mode_topics_urls_and_snapshot_request() {
 
 #[test]
 fn step0_mode_streams_full_images_on_ws() {
-    let htx = Huobi::new(HuobiConfig {
-        book: HuobiBook::Step0,
-        ..HuobiConfig::default()
-    });
+    let htx = Huobi::new(HuobiConfig { book: HuobiBook::Step0, ..HuobiConfig::default() });
     let btc = info("BTCUSDT");
-    assert_eq!(
-        htx.topics(&btc, Channel::Book),
-        vec!["market.btcusdt.depth.step0".to_string()]
-    );
-    assert_eq!(
-        htx.ws_url(&[Channel::Book, Channel::Trades]),
-        "wss://api.huobi.pro/ws"
-    );
+    assert_eq!(htx.topics(&btc, Channel::Book), vec!["market.btcusdt.depth.step0".to_string()]);
+    assert_eq!(htx.ws_url(&[Channel::Book, Channel::Trades]), "wss://api.huobi.pro/ws");
     assert_eq!(htx.snapshot_source(), SnapshotSource::Stream);
     assert!(htx.snapshot_request(&btc).is_none());
 }
@@ -507,10 +357,7 @@ mod listing {
             .respond_with(ResponseTemplate::new(200).set_body_string(body))
             .mount(&server)
             .await;
-        let htx = Huobi::new(HuobiConfig {
-            rest_url: server.uri(),
-            ..HuobiConfig::default()
-        });
+        let htx = Huobi::new(HuobiConfig { rest_url: server.uri(), ..HuobiConfig::default() });
         htx.get_symbols().await
     }
 
@@ -533,13 +380,7 @@ mod listing {
         assert!(
             matches!(listing_from(error).await, Err(SymbolError::Venue(m)) if m.contains("invalid-parameter"))
         );
-        assert!(matches!(
-            listing_from(r#"{"status":"ok","data":[]}"#).await,
-            Err(SymbolError::Missing)
-        ));
-        assert!(matches!(
-            listing_from("<html>").await,
-            Err(SymbolError::Decode(_))
-        ));
+        assert!(matches!(listing_from(r#"{"status":"ok","data":[]}"#).await, Err(SymbolError::Missing)));
+        assert!(matches!(listing_from("<html>").await, Err(SymbolError::Decode(_))));
     }
 }
