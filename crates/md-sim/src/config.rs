@@ -1,0 +1,98 @@
+//! The simulator's configuration.
+
+use std::time::Duration;
+
+use md_core::ExchangeId;
+
+/// What to simulate: which venues, which instruments, how fast, from which seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// The venues to serve: any of [`ExchangeId::Binance`], [`ExchangeId::Bybit`], [`ExchangeId::Huobi`].
+    pub venues: Vec<ExchangeId>,
+    /// The instruments, as `(base, quote)` pairs (`("BTC", "USDT")`); every venue lists them all.
+    pub symbols: Vec<(String, String)>,
+    /// Seed of every random choice (book contents, trade sizes, sequence steps).
+    pub seed: u64,
+    /// Book updates per symbol per second (0 disables updates).
+    pub updates_per_sec: f64,
+    /// Trades per symbol per second (0 disables trades).
+    pub trades_per_sec: f64,
+    /// Levels per side in the true book; the book always holds exactly this many per side.
+    pub depth: usize,
+    /// Server heartbeat period: Binance WebSocket ping frames, HTX `{"ping":n}` messages.
+    /// Zero disables server pings.
+    pub ping_interval: Duration,
+    /// Messages one connection may have queued; a client that falls further behind (or a
+    /// stalled connection) is dropped and counted in [`crate::SimStats::queue_overflows`].
+    pub queue_capacity: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            venues: ExchangeId::BUILT_IN.to_vec(),
+            symbols: vec![
+                ("BTC".into(), "USDT".into()),
+                ("ETH".into(), "USDT".into()),
+                ("SOL".into(), "USDT".into()),
+            ],
+            seed: 1,
+            updates_per_sec: 20.0,
+            trades_per_sec: 5.0,
+            depth: 50,
+            ping_interval: Duration::from_secs(5),
+            queue_capacity: 4096,
+        }
+    }
+}
+
+/// A configuration the simulator cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A venue md-sim does not speak.
+    #[error("md-sim does not simulate {0}")]
+    UnsupportedVenue(ExchangeId),
+    /// No venue or no symbol.
+    #[error("nothing to simulate: {0}")]
+    Empty(&'static str),
+    /// A base or quote that is empty or not alphanumeric.
+    #[error("invalid symbol {0:?}")]
+    InvalidSymbol(String),
+    /// A rate that is negative or not finite, or a zero depth or queue.
+    #[error("invalid {0}")]
+    InvalidNumber(&'static str),
+}
+
+impl SimConfig {
+    /// Checks the configuration; [`crate::Simulator::start`] refuses an invalid one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.venues.is_empty() {
+            return Err(ConfigError::Empty("no venue"));
+        }
+        if self.symbols.is_empty() {
+            return Err(ConfigError::Empty("no symbol"));
+        }
+        if let Some(venue) = self.venues.iter().find(|v| !ExchangeId::BUILT_IN.contains(v)) {
+            return Err(ConfigError::UnsupportedVenue(*venue));
+        }
+        let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        if let Some((b, q)) = self.symbols.iter().find(|(b, q)| !valid(b) || !valid(q)) {
+            return Err(ConfigError::InvalidSymbol(format!("{b}-{q}")));
+        }
+        let rate_ok = |r: f64| r.is_finite() && (0.0..=1_000_000.0).contains(&r);
+        if !rate_ok(self.updates_per_sec) {
+            return Err(ConfigError::InvalidNumber("updates_per_sec"));
+        }
+        if !rate_ok(self.trades_per_sec) {
+            return Err(ConfigError::InvalidNumber("trades_per_sec"));
+        }
+        if self.depth == 0 || self.depth > 5000 {
+            return Err(ConfigError::InvalidNumber("depth (1..=5000)"));
+        }
+        if self.queue_capacity == 0 {
+            return Err(ConfigError::InvalidNumber("queue_capacity"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! Fault injection: each fault is seen by a client the way the real failure would be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{http_get, next_event, within, Client, Event};
+use md_core::{BookError, Control, ExchangeId, Symbol, SymbolError};
+use md_sim::Simulator;
+
+async fn synced(id: ExchangeId) -> (Simulator, Client) {
+    let sim = within(5, Simulator::start(common::config(id))).await.unwrap();
+    let mut client = Client::connect(&sim, id, None).await;
+    client.sync_all().await;
+    (sim, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_sequence_is_a_gap_for_every_rule() {
+    for id in [ExchangeId::Binance, ExchangeId::Bybit, ExchangeId::Huobi] {
+        let (sim, mut client) = synced(id).await;
+        let eth = Symbol::new("ETH", "USDT");
+        sim.faults(id).skip_sequence(&eth);
+        assert!(client.read_until(5, |c| !c.book_errors.is_empty()).await, "{id}: no gap");
+        let (symbol, error) = &client.book_errors[0];
+        assert_eq!(symbol, &eth, "{id}");
+        assert!(matches!(error, BookError::Gap { .. }), "{id}: {error:?}");
+        assert_eq!(client.book_errors.len(), 1, "{id}: only ETH broke");
+        assert_eq!(sim.stats(id).faults.skipped_updates, 1);
+        assert!(client.parse_errors.is_empty());
+        within(5, sim.shutdown()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_fail_to_parse_and_the_stream_goes_on() {
+    for (id, bad) in [(ExchangeId::Binance, 1), (ExchangeId::Bybit, 1), (ExchangeId::Huobi, 2)] {
+        let (sim, mut client) = synced(id).await;
+        sim.faults(id).send_malformed();
+        assert!(client.read_until(5, |c| c.parse_errors.len() == bad).await, "{id}");
+        let packets = client.packets;
+        assert!(client.read_until(5, |c| c.packets > packets + 20).await, "{id}: stream stopped");
+        assert_eq!(client.parse_errors.len(), bad, "{id}: {:?}", client.parse_errors);
+        if id == ExchangeId::Huobi {
+            let kinds: Vec<String> = client.parse_errors.iter().map(|e| format!("{e:?}")).collect();
+            assert!(kinds.iter().any(|k| k.starts_with("Json")), "{kinds:?}");
+            assert!(kinds.iter().any(|k| k.starts_with("Decompress")), "{kinds:?}");
+        }
+        assert!(client.book_errors.is_empty());
+        assert_eq!(sim.stats(id).faults.malformed_frames, bad as u64);
+        within(5, sim.shutdown()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_connections_closes_the_socket() {
+    for id in [ExchangeId::Binance, ExchangeId::Bybit, ExchangeId::Huobi] {
+        let (sim, mut client) = synced(id).await;
+        assert_eq!(sim.stats(id).connections_open, 1);
+        sim.faults(id).drop_connections();
+        assert!(client.read_until(5, |c| c.closed).await, "{id}: still open");
+        let stats = sim.stats(id);
+        assert_eq!(stats.faults.dropped_connections, 1);
+        // A new connection works.
+        let mut again = Client::connect(&sim, id, None).await;
+        again.sync_all().await;
+        within(5, sim.shutdown()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stall_sends_nothing_for_a_while_then_resumes_on_the_same_socket() {
+    let (sim, mut client) = synced(ExchangeId::Binance).await;
+    sim.faults(ExchangeId::Binance).stall(Duration::from_millis(700));
+    // Frames already on the wire may still arrive at once.
+    client.drain(Duration::from_millis(100)).await;
+    let quiet_from = tokio::time::Instant::now();
+    let mut first_after = None;
+    while first_after.is_none() {
+        match next_event(&mut client.ws, Duration::from_secs(5)).await {
+            Event::Data(m) => {
+                first_after = Some(quiet_from.elapsed());
+                let _ = client.handle(&m).await;
+            }
+            Event::Heartbeat => {
+                let at = quiet_from.elapsed();
+                assert!(at >= Duration::from_millis(500), "a ping during the stall, after {at:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let gap = first_after.unwrap();
+    assert!(gap >= Duration::from_millis(400), "data after {gap:?}");
+    let packets = client.packets;
+    assert!(client.read_until(5, |c| c.packets > packets + 50).await);
+    assert!(client.book_errors.is_empty() && client.parse_errors.is_empty());
+    assert_eq!(sim.stats(ExchangeId::Binance).faults.stalled_connections, 1);
+    within(5, sim.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_connection_whose_queue_overflows_is_dropped_and_others_go_on() {
+    let mut config = common::config(ExchangeId::Bybit);
+    config.queue_capacity = 16;
+    config.updates_per_sec = 200.0;
+    let sim = within(5, Simulator::start(config)).await.unwrap();
+    let mut slow = Client::connect(&sim, ExchangeId::Bybit, None).await;
+    slow.sync_all().await;
+    sim.faults(ExchangeId::Bybit).stall(Duration::from_secs(30));
+    let mut fast = Client::connect(&sim, ExchangeId::Bybit, None).await;
+    fast.sync_all().await;
+    assert!(slow.read_until(5, |c| c.closed).await, "stalled connection not dropped");
+    let packets = fast.packets;
+    assert!(fast.read_until(5, |c| c.packets > packets + 100).await);
+    assert!(!fast.closed && fast.book_errors.is_empty());
+    let stats = sim.stats(ExchangeId::Bybit);
+    assert_eq!(stats.queue_overflows, 1);
+    assert_eq!(stats.connections_open, 1);
+    within(5, sim.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huobi_drops_a_client_that_never_answers_after_two_pings() {
+    let mut config = common::config(ExchangeId::Huobi);
+    config.ping_interval = Duration::from_millis(150);
+    let sim = within(5, Simulator::start(config)).await.unwrap();
+    let mut client = Client::connect(&sim, ExchangeId::Huobi, None).await;
+    client.answer_pings = false;
+    assert!(client.read_until(5, |c| c.closed).await, "not disconnected");
+    let pings = client.controls.iter().filter(|c| matches!(c, Control::Reply(_))).count();
+    assert_eq!(pings, 2);
+    let stats = sim.stats(ExchangeId::Huobi);
+    assert_eq!(stats.ping_timeouts, 1);
+    assert_eq!(stats.pongs_received, 0);
+    within(5, sim.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_429_answers_too_many_requests_with_retry_after() {
+    let sim = within(5, Simulator::start(common::config(ExchangeId::Binance))).await.unwrap();
+    let rest = sim.rest_url(ExchangeId::Binance);
+    sim.faults(ExchangeId::Binance).snapshot_429(2);
+    let (status, head, body) = http_get(&rest, "/api/v3/depth?symbol=BTCUSDT&limit=5").await;
+    assert_eq!(status, 429);
+    assert!(head.contains("\r\nretry-after: 1"), "{head}");
+    assert!(body.contains("-1003"));
+    let client = Client::connect(&sim, ExchangeId::Binance, None).await;
+    let info = sim.symbols(ExchangeId::Binance).remove(0);
+    let err = within(10, client.exchange.fetch_snapshot(&info)).await.unwrap_err();
+    assert!(matches!(err, SymbolError::Status { status: 429, .. }), "{err:?}");
+    assert!(err.is_retryable());
+    let (status, _, _) = http_get(&rest, "/api/v3/depth?symbol=BTCUSDT&limit=5").await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.stats(ExchangeId::Binance).snapshot_429s, 2);
+    within(5, sim.shutdown()).await;
+
+    // HTX refuses the in-band `req` the way it refuses pulls that come too fast.
+    let sim = within(5, Simulator::start(common::config(ExchangeId::Huobi))).await.unwrap();
+    let mut client = Client::connect(&sim, ExchangeId::Huobi, None).await;
+    sim.faults(ExchangeId::Huobi).snapshot_429(1);
+    client.send(r#"{"req":"market.btcusdt.mbp.150","id":"r1"}"#.into()).await;
+    assert!(client.read_until(5, |c| c.controls.iter().any(|x| matches!(x, Control::Rejected { .. }))).await);
+    assert!(client
+        .controls
+        .contains(&Control::Rejected { message: "bad-request: 429 too many request (id r1)".into() }));
+    within(5, sim.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_shutdown_notice_parses_as_shutdown() {
+    let (sim, mut client) = synced(ExchangeId::Binance).await;
+    sim.faults(ExchangeId::Binance).shutdown_notice();
+    assert!(client.read_until(5, |c| c.controls.contains(&Control::Shutdown)).await);
+    assert_eq!(sim.stats(ExchangeId::Binance).faults.shutdown_notices, 1);
+    within(5, sim.shutdown()).await;
+}
