@@ -1,0 +1,88 @@
+//! Counters the driver keeps, read by the binary's metrics endpoint and status line.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Live counters of one venue's driver. All relaxed atomics: each is a tally, not a lock.
+#[derive(Debug, Default)]
+pub struct DriverMetrics {
+    /// Trade packets passed on.
+    pub trades: AtomicU64,
+    /// Book snapshot packets passed on.
+    pub book_snapshots: AtomicU64,
+    /// Book incrementals passed on (each verified against its book).
+    pub book_deltas: AtomicU64,
+    /// Incrementals older than their book, ignored as the venue's rule says.
+    pub stale_deltas: AtomicU64,
+    /// Control frames (acks, pongs, pings).
+    pub control_frames: AtomicU64,
+    /// Frames that did not parse (counted, logged at a bounded rate, never fatal).
+    pub parse_errors: AtomicU64,
+    /// Requests the venue refused (error replies).
+    pub venue_rejections: AtomicU64,
+    /// Bytes of frames received.
+    pub bytes_received: AtomicU64,
+    /// Connections lost or rotated, each followed by a reconnect.
+    pub reconnects: AtomicU64,
+    /// Books that found a sequence gap or a crossed state.
+    pub gaps: AtomicU64,
+    /// Books rebuilt from a fresh snapshot after a gap or a reconnect.
+    pub resyncs: AtomicU64,
+    /// Snapshot requests made (REST or in-band).
+    pub snapshot_requests: AtomicU64,
+    /// Snapshot requests that failed (each retried).
+    pub snapshot_failures: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicI64,
+    /// Books in sync now.
+    pub books_in_sync: AtomicI64,
+}
+
+/// A plain copy of [`DriverMetrics`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(missing_docs)] // the fields mirror DriverMetrics one for one
+pub struct MetricsSnapshot {
+    pub trades: u64,
+    pub book_snapshots: u64,
+    pub book_deltas: u64,
+    pub stale_deltas: u64,
+    pub control_frames: u64,
+    pub parse_errors: u64,
+    pub venue_rejections: u64,
+    pub bytes_received: u64,
+    pub reconnects: u64,
+    pub gaps: u64,
+    pub resyncs: u64,
+    pub snapshot_requests: u64,
+    pub snapshot_failures: u64,
+    pub connections_open: i64,
+    pub books_in_sync: i64,
+}
+
+impl DriverMetrics {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            trades: get(&self.trades),
+            book_snapshots: get(&self.book_snapshots),
+            book_deltas: get(&self.book_deltas),
+            stale_deltas: get(&self.stale_deltas),
+            control_frames: get(&self.control_frames),
+            parse_errors: get(&self.parse_errors),
+            venue_rejections: get(&self.venue_rejections),
+            bytes_received: get(&self.bytes_received),
+            reconnects: get(&self.reconnects),
+            gaps: get(&self.gaps),
+            resyncs: get(&self.resyncs),
+            snapshot_requests: get(&self.snapshot_requests),
+            snapshot_failures: get(&self.snapshot_failures),
+            connections_open: self.connections_open.load(Ordering::Relaxed),
+            books_in_sync: self.books_in_sync.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Adds one to a counter.
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
