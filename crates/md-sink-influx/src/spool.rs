@@ -149,7 +149,7 @@ impl Spool {
 
     /// Appends and fsyncs a batch.
     pub(crate) fn append(&mut self, batch: &Batch) -> Result<(), SinkError> {
-        let needs_new = self.active.as_ref().map_or(true, |(_, _, size)| *size >= SEGMENT_MAX);
+        let needs_new = self.active.as_ref().is_none_or(|(_, _, size)| *size >= SEGMENT_MAX);
         if needs_new {
             let id = self.next_segment;
             let path = seg_path(&self.dir, id);
