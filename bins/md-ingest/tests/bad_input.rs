@@ -1,0 +1,117 @@
+//! Bad flags, variables and config files: one clear line on stderr, exit 2, nothing started.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+fn md_ingest(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_md-ingest"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MD_") {
+            command.env_remove(key);
+        }
+    }
+    let output = command.args(args).envs(envs.iter().copied()).output().unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn assert_refused(args: &[&str], envs: &[(&str, &str)], needles: &[&str]) {
+    let (code, stderr) = md_ingest(args, envs);
+    assert_eq!(code, 2, "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?} must say one line, said: {stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{args:?}: {stderr:?} lacks {needle:?}");
+    }
+}
+
+#[test]
+fn unknown_exchange_names_the_valid_ones() {
+    assert_refused(&["--exchanges", "binance,kraken"], &[], &["kraken", "binance, bybit, huobi"]);
+    assert_refused(&[], &[("MD_EXCHANGES", "ftx")], &["ftx", "binance, bybit, huobi"]);
+}
+
+#[test]
+fn malformed_urls() {
+    assert_refused(&["--ws-url", "binance=not a url"], &[], &["--ws-url", "ws://"]);
+    assert_refused(&["--rest-url", "bybit"], &[], &["VENUE=URL"]);
+    assert_refused(&["--ws-url", "okx=wss://ws.okx.com"], &[], &["okx", "binance, bybit, huobi"]);
+    assert_refused(&["--influx-url", "127.0.0.1:8086"], &[], &["--influx-url", "http://"]);
+}
+
+#[test]
+fn v2_without_a_token() {
+    assert_refused(
+        &["--influx-url", "http://127.0.0.1:8086", "--influx-org", "research"],
+        &[],
+        &["MD_INFLUX_TOKEN"],
+    );
+}
+
+#[test]
+fn unreadable_or_wrong_config_files() {
+    assert_refused(
+        &["--config", "/nonexistent/md.toml"],
+        &[],
+        &["cannot read config file", "/nonexistent/md.toml"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "exchangez = \"binance\"\n").unwrap();
+    assert_refused(&["--config", typo.to_str().unwrap()], &[], &["exchangez"]);
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "exchanges = [\"binance\"\n").unwrap();
+    assert_refused(&["--config", bad.to_str().unwrap()], &[], &["bad.toml"]);
+}
+
+#[test]
+fn bad_values_and_flags() {
+    assert_refused(&["--depth", "0"], &[], &["--depth", "1 to 100"]);
+    assert_refused(&["--channels", "trades,candles"], &[], &["candles", "trades, book"]);
+    assert_refused(&["--snapshot-interval", "5 parsecs"], &[], &["--snapshot-interval", "10s"]);
+    assert_refused(&["--metrics-addr", "localhost"], &[], &["--metrics-addr", "HOST:PORT"]);
+    assert_refused(&["--no-such-flag"], &[], &["--no-such-flag", "--help"]);
+}
+
+#[test]
+fn precedence_is_cli_then_env_then_file() {
+    // The file says kraken (invalid); the environment's valid value wins over it, and the
+    // flag's invalid value wins over the environment.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("md.toml");
+    std::fs::write(&file, "exchanges = \"kraken\"\ndepth = 500\n").unwrap();
+    let config = file.to_str().unwrap();
+    assert_refused(&["--config", config], &[], &["kraken"]);
+    assert_refused(&["--config", config], &[("MD_EXCHANGES", "binance")], &["--depth"]);
+    assert_refused(
+        &["--config", config, "--depth", "5", "--exchanges", "bitmex"],
+        &[("MD_EXCHANGES", "binance")],
+        &["bitmex"],
+    );
+}
+
+#[test]
+fn help_is_complete() {
+    let output = Command::new(env!("CARGO_BIN_EXE_md-ingest")).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--exchanges",
+        "--symbols",
+        "--channels",
+        "--depth",
+        "--snapshot-interval",
+        "--ws-url",
+        "--rest-url",
+        "--influx-url",
+        "--influx-org",
+        "--influx-buckets",
+        "--influx-db",
+        "--data-dir",
+        "--config",
+        "--metrics-addr",
+        "--simulate",
+        "MD_EXCHANGES",
+        "MD_INFLUX_URL",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The md-ingest binary against md-sim (all three venues) and a real InfluxDB: about 20 s of
+//! recording, then SIGTERM. Every trade md-sim sent must be stored exactly once, and the last
+//! stored snapshot of every book must equal md-sim's book.
+//!
+//! Needs `MD_INFLUX_URL` (set by `.ci/run`); under `CI=true` its absence fails the test.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use md_core::ExchangeId;
+use md_sim::{SimConfig, Simulator};
+use serde_json::Value;
+
+fn influx_url() -> Option<String> {
+    match std::env::var("MD_INFLUX_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("MD_INFLUX_URL must be set under CI")
+        }
+        Err(_) => {
+            eprintln!("MD_INFLUX_URL not set: skipping the end-to-end test");
+            None
+        }
+    }
+}
+
+async fn query(url: &str, db: &str, q: &str) -> Vec<(Vec<String>, Vec<Vec<Value>>)> {
+    let body: Value = reqwest::Client::new()
+        .get(format!("{url}/query"))
+        .query(&[("db", db), ("q", q), ("epoch", "ns")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let series = body["results"][0]["series"].as_array().cloned().unwrap_or_default();
+    series
+        .into_iter()
+        .map(|s| {
+            let columns =
+                s["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+            let rows =
+                s["values"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().clone()).collect();
+            (columns, rows)
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_three_venues_exactly_once_into_influxdb() {
+    let Some(url) = influx_url() else { return };
+    let venues = ExchangeId::BUILT_IN;
+    let config = SimConfig {
+        venues: venues.to_vec(),
+        symbols: vec![("BTC".into(), "USDT".into()), ("ETH".into(), "USDT".into())],
+        seed: 11,
+        updates_per_sec: 20.0,
+        trades_per_sec: 10.0,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config).await.unwrap();
+    let run = format!("{}", std::process::id());
+    let (incremental, snapshot) = (format!("md_e2e_incr_{run}"), format!("md_e2e_snap_{run}"));
+    let data = tempfile::tempdir().unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_md-ingest"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MD_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(["--exchanges", "huobi,bybit,binance", "--influx-url", &url])
+        .args(["--influx-db", &format!("{incremental},{snapshot}")])
+        .args(["--snapshot-interval", "500ms", "--metrics-addr", &metrics_addr])
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for venue in venues {
+        command.args(["--ws-url", &format!("{venue}={}", sim.ws_url(venue))]);
+        command.args(["--rest-url", &format!("{venue}={}", sim.rest_url(venue))]);
+    }
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+
+    tokio::time::sleep(Duration::from_secs(17)).await;
+    let client = reqwest::Client::new();
+    let health = client.get(format!("http://{metrics_addr}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "healthz: {:?}", health.text().await);
+    let metrics =
+        client.get(format!("http://{metrics_addr}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("md_books_in_sync{exchange=\"binance\"} 2"), "{metrics}");
+    assert!(metrics.contains("md_gaps_total{exchange=\"huobi\"} 0"), "{metrics}");
+
+    // A quiescent point: nothing new after this, so the last snapshots must equal the sim's books.
+    sim.pause(true);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stopped = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "md-ingest failed: {stderr}");
+    assert!(stopped.elapsed() < Duration::from_secs(10), "shutdown took {:?}", stopped.elapsed());
+
+    for venue in venues {
+        let sent: HashSet<(String, String)> =
+            sim.trades_sent(venue).into_iter().map(|(s, id)| (s.to_string(), id.to_string())).collect();
+        assert!(sent.len() > 100, "{venue}: only {} trades sent", sent.len());
+        let q = format!("SELECT trade_id, symbol FROM trade WHERE exchange = '{venue}'");
+        let rows: Vec<Vec<Value>> =
+            query(&url, &incremental, &q).await.into_iter().flat_map(|(_, rows)| rows).collect();
+        let stored: HashSet<(String, String)> = rows
+            .iter()
+            .map(|r| (r[2].as_str().unwrap().to_owned(), r[1].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(rows.len(), stored.len(), "{venue}: a trade was stored twice");
+        assert_eq!(stored, sent, "{venue}: stored trades differ from those md-sim sent");
+
+        for info in sim.symbols(venue) {
+            let truth = sim.book(venue, &info.symbol).unwrap();
+            let q = format!(
+                "SELECT * FROM book_snapshot WHERE exchange = '{venue}' AND symbol = '{}'",
+                info.symbol
+            );
+            let (columns, rows) = query(&url, &snapshot, &q).await.into_iter().next().unwrap();
+            let col = |name: &str| columns.iter().position(|c| c == name).unwrap();
+            let last = rows.iter().max_by_key(|r| r[col("seq")].as_u64().unwrap()).unwrap();
+            assert_eq!(last[col("seq")].as_u64().unwrap(), truth.seq, "{venue} {}", info.symbol);
+            for (side, levels) in [("bid", &truth.bids), ("ask", &truth.asks)] {
+                for (i, level) in levels.iter().take(5).enumerate() {
+                    let price = last[col(&format!("{side}_{i}_price"))].as_f64().unwrap();
+                    let qty = last[col(&format!("{side}_{i}_qty"))].as_f64().unwrap();
+                    assert_eq!(price, level.price.to_string().parse::<f64>().unwrap(), "{venue} {side} {i}");
+                    assert_eq!(qty, level.qty.to_string().parse::<f64>().unwrap(), "{venue} {side} {i}");
+                }
+            }
+        }
+        eprintln!("{venue}: {} trades sent and stored exactly once", sent.len());
+    }
+    sim.shutdown().await;
+}
