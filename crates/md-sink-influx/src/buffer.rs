@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use md_core::{DataPacket, Payload};
@@ -71,6 +72,10 @@ impl Lane {
         self.mem_bytes + self.open.len() + inflight
     }
 }
+
+/// At shutdown, how long a target whose writes are failing keeps retrying before its batches
+/// are spooled.
+const FAILING_GRACE: Duration = Duration::from_secs(2);
 
 /// The sink task: owns the encoder, the batches of both targets, the spool and the writer.
 pub struct Buffer {
@@ -150,6 +155,8 @@ impl Buffer {
         let mut cancelled = false;
         let mut backpressure = false;
         let mut deadline: Option<Instant> = None;
+        let mut grace: Option<Instant> = None;
+        let mut escalated = false;
         let mut unflushed = 0u64;
         loop {
             for lane in lanes.iter_mut() {
@@ -167,11 +174,16 @@ impl Buffer {
                 if lanes.iter().all(Lane::is_idle) {
                     break;
                 }
-                // A target whose database is failing is not worth waiting for at shutdown.
-                let expired = deadline.is_some_and(|d| Instant::now() >= d);
+                // A target whose writes are failing gets a short grace of retries (one transient
+                // error must not leave data in the spool), then is spooled; every target is
+                // spooled at the deadline, or at once when the caller cancels after the input
+                // closed (it is out of time).
+                let now = Instant::now();
+                let expired = escalated || deadline.is_some_and(|d| now >= d);
+                let grace_over = grace.is_some_and(|g| now >= g);
                 for lane in lanes.iter_mut() {
                     let failing = lane.inflight.as_ref().is_some_and(|i| i.failing.load(Relaxed));
-                    if expired || failing {
+                    if expired || (failing && grace_over) {
                         unflushed += self.spill_all(lane);
                     }
                 }
@@ -184,6 +196,7 @@ impl Buffer {
                 biased;
                 () = cancel.cancelled(), if !cancelled => {
                     cancelled = true;
+                    escalated = input_done;
                     // Keep what is already queued: close, then drain until recv gives None.
                     rx.close();
                 }
@@ -196,7 +209,7 @@ impl Buffer {
                         }
                     }
                 }
-                () = sleep_until(deadline), if input_done => {}
+                () = sleep_until(if grace.is_some_and(|g| g > Instant::now()) { grace } else { deadline }), if input_done => {}
                 msg = rx.recv(), if !input_done && (!backpressure || cancelled) => match msg {
                     Some(packet) => {
                         self.accept(&mut lanes, &packet);
@@ -208,6 +221,7 @@ impl Buffer {
                     None => {
                         input_done = true;
                         deadline = Some(Instant::now() + self.cfg.shutdown_timeout);
+                        grace = Some(Instant::now() + self.cfg.shutdown_timeout.min(FAILING_GRACE));
                         for lane in lanes.iter_mut() {
                             self.seal(lane);
                         }

@@ -137,7 +137,7 @@ async fn snapshots_and_deltas_go_to_their_databases() {
         packets.push(snapshot("BTC-USDT", 1_700_000_000_000 + (i / 5) as i64, 20_000_000 + i, 5));
     }
     let stats = run(config(&url, dir.path(), &db), packets).await;
-    assert_eq!(stats.lines_written, 1000);
+    assert_eq!(stats.lines_written, 1000, "{stats:?}");
     let v = query(&url, &format!("{db}_inc"), "SELECT count(last_seq) FROM book_delta").await;
     assert_eq!(rows(&v).1[0][1], 500);
     let (_, values) =

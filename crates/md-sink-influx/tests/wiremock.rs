@@ -256,3 +256,37 @@ async fn cancel_flushes_what_was_queued() {
     assert_eq!(stats.lines_written, 50);
     drop(tx);
 }
+
+/// One transient failure right before shutdown must not leave the batch in the spool.
+#[tokio::test]
+async fn a_transient_error_at_shutdown_is_retried_not_spooled() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).up_to_n_times(1).mount(&server).await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let stats = run(config(&server.uri(), v1(), dir.path()), trades(300)).await;
+    assert_eq!((stats.lines_written, stats.lines_spooled, stats.batches_retried), (300, 0, 1), "{stats:?}");
+}
+
+/// A cancel after the input closed means the caller is out of time: spool at once, lose nothing.
+#[tokio::test]
+async fn cancel_after_input_closed_spools_what_is_left_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server.uri(), v1(), dir.path());
+    cfg.shutdown_timeout = Duration::from_secs(60);
+    let (tx, rx) = mpsc::channel(1024);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(Buffer::new(cfg).unwrap().run(rx, cancel.clone()));
+    for p in trades(200) {
+        tx.send(p).await.unwrap();
+    }
+    drop(tx);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    cancel.cancel();
+    let stats = tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!((stats.lines_written, stats.lines_spooled), (0, 200), "{stats:?}");
+}
