@@ -179,7 +179,11 @@ impl<'a> Session<'a> {
         };
         let mut beats = tokio::time::interval_at(Instant::now() + beat_every, beat_every);
         let liveness = ctx.config.liveness_timeout.unwrap_or(limits.liveness_timeout);
-        let rotate_at = limits.max_lifetime.map(|life| Instant::now() + life);
+        // Checked periodically rather than by a timer re-armed on every frame: at hundreds of
+        // thousands of frames a second, re-arming was a measurable cost.
+        let mut liveness_check = tokio::time::interval(liveness / 4);
+        let rotate = tokio::time::sleep(limits.max_lifetime.unwrap_or(Duration::from_secs(86_400 * 365)));
+        tokio::pin!(rotate);
         let mut last_frame = Instant::now();
         let mut packets = Vec::with_capacity(64);
 
@@ -247,10 +251,12 @@ impl<'a> Session<'a> {
                         self.outbox.push_front(beat.message.clone());
                     }
                 }
-                _ = sleep_until(last_frame + liveness) => {
-                    return End::Lost(format!("no frame for {}s", liveness.as_secs()));
+                _ = liveness_check.tick() => {
+                    if last_frame.elapsed() >= liveness {
+                        return End::Lost(format!("no frame for {:.1}s", liveness.as_secs_f64()));
+                    }
                 }
-                _ = sleep_until(rotate_at.unwrap_or_else(far_future)), if rotate_at.is_some() => {
+                _ = &mut rotate, if limits.max_lifetime.is_some() => {
                     return End::Rotate("planned rotation before the venue's connection lifetime".into());
                 }
             }
@@ -375,10 +381,6 @@ impl<'a> Session<'a> {
             }
         });
     }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
 /// Logs parse errors at a bounded rate: the first few, then one line per interval with a count.
