@@ -261,7 +261,11 @@ async fn cancel_flushes_what_was_queued() {
 #[tokio::test]
 async fn a_transient_error_at_shutdown_is_retried_not_spooled() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).up_to_n_times(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
     let dir = tempfile::tempdir().unwrap();
     let stats = run(config(&server.uri(), v1(), dir.path()), trades(300)).await;

@@ -1,0 +1,305 @@
+//! md's end-to-end benchmark: pre-encoded venue frames replayed over loopback, from a sender
+//! process, into the real driver (parse, verify books) and a counting line-protocol sink.
+//!
+//! ```sh
+//! cargo run --release -p md-bench -- [--venues binance,bybit,huobi] [--symbols 100]
+//!     [--messages 1000000] [--rates 20000,100000] [--seconds 10] [--influx-url URL]
+//! ```
+//! Per venue it reports, in one run: the raw WebSocket framing ceiling (msgs/s read with no
+//! parsing), saturation (msgs/s through the pipeline, CPU-seconds per million messages, peak
+//! RSS), and at each fixed rate the latency from frame received to line in a batch.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use md_bench::frames;
+use md_bench::measure::{cpu_seconds, peak_rss_mib, rss_mib, Histogram};
+use md_core::{now_ns, DataPacket, ExchangeId};
+use md_driver::{Driver, DriverConfig};
+use md_exchanges::{build, Endpoints};
+use md_sink_influx::{LineEncoder, SchemaConfig};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+struct Options {
+    venues: Vec<ExchangeId>,
+    symbols: usize,
+    messages: usize,
+    rates: Vec<f64>,
+    seconds: f64,
+    influx_url: Option<String>,
+}
+
+fn options(args: &[String]) -> Options {
+    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    Options {
+        venues: get("--venues")
+            .map(|v| v.split(',').filter_map(ExchangeId::parse).collect())
+            .unwrap_or_else(|| ExchangeId::BUILT_IN.to_vec()),
+        symbols: get("--symbols").and_then(|s| s.parse().ok()).unwrap_or(100),
+        messages: get("--messages").and_then(|s| s.parse().ok()).unwrap_or(1_000_000),
+        rates: get("--rates")
+            .map(|r| r.split(',').filter_map(|x| x.parse().ok()).collect())
+            .unwrap_or_else(|| vec![20_000.0, 100_000.0]),
+        seconds: get("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10.0),
+        influx_url: get("--influx-url"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // One thread for the pipeline: driver and sink hand packets over without waking another
+    // thread per message (the sender process has the other core).
+    let runtime = if std::env::var_os("MD_BENCH_MULTI_THREAD").is_some() {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    };
+    if args.first().is_some_and(|a| a == "serve") {
+        // The sender: its own process, so its CPU and memory are not counted as md's.
+        let venue = ExchangeId::parse(&args[1]).unwrap();
+        let (symbols, messages): (usize, usize) = (args[2].parse().unwrap(), args[3].parse().unwrap());
+        runtime.block_on(async move {
+            let traffic = frames::traffic(venue, symbols, messages);
+            let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let rest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("{} {}", ws.local_addr().unwrap(), rest.local_addr().unwrap());
+            md_bench::sender::serve(traffic, ws, rest).await;
+        });
+        return;
+    }
+    let options = options(&args);
+    println!(
+        "md-bench: {} symbols, {} messages; machine: {} cores",
+        options.symbols,
+        options.messages,
+        num_cpus()
+    );
+    for &venue in &options.venues {
+        runtime.block_on(bench_venue(venue, &options));
+    }
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A sender process for one venue and message count; killed on drop.
+struct Sender {
+    child: std::process::Child,
+    ws: String,
+    rest: String,
+}
+
+impl Sender {
+    fn start(venue: ExchangeId, symbols: usize, messages: usize) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["serve", venue.as_str(), &symbols.to_string(), &messages.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+            .unwrap();
+        let mut parts = line.split_whitespace();
+        let (ws, rest) = (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned());
+        Self { child, ws, rest }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn bench_venue(venue: ExchangeId, o: &Options) {
+    let sender = Sender::start(venue, o.symbols, o.messages);
+    let ceiling = framing_ceiling(&sender, o.messages).await;
+    let saturation = pipeline(venue, &sender, "/saturate", o.symbols, o.messages, None).await;
+    println!(
+        "{venue:8} ceiling {:>9.0} msg/s | saturation {:>9.0} msg/s ({:.1}% of ceiling), {:.2} CPU-s per million, RSS {:.1} MiB at the end (peak {:.1})",
+        ceiling,
+        saturation.rate,
+        100.0 * saturation.rate / ceiling,
+        saturation.cpu_per_million,
+        saturation.steady_rss,
+        saturation.peak_rss
+    );
+    drop(sender);
+    for &rate in &o.rates {
+        let messages = (rate * o.seconds) as usize;
+        let sender = Sender::start(venue, o.symbols, messages);
+        let r = pipeline(venue, &sender, &format!("/rate/{rate}"), o.symbols, messages, None).await;
+        println!(
+            "{venue:8} at {:>6.0} msg/s: latency frame -> line p50 {} us, p99 {} us, p99.9 {} us ({} samples)",
+            rate,
+            r.latency.quantile_us(0.5),
+            r.latency.quantile_us(0.99),
+            r.latency.quantile_us(0.999),
+            r.latency.count()
+        );
+    }
+    if let Some(url) = &o.influx_url {
+        let sender = Sender::start(venue, o.symbols, o.messages);
+        let r = pipeline(venue, &sender, "/saturate", o.symbols, o.messages, Some(url)).await;
+        println!("{venue:8} into influxd at {url}: {:.0} lines/s written", r.rate);
+    }
+}
+
+/// Raw WebSocket framing: read every frame, parse nothing.
+async fn framing_ceiling(sender: &Sender, messages: usize) -> f64 {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/raw", sender.ws)).await.unwrap();
+    let mut first = None;
+    let mut n = 0;
+    while n < messages {
+        match ws.next().await {
+            Some(Ok(m)) if m.is_text() || m.is_binary() => {
+                first.get_or_insert_with(Instant::now);
+                n += 1;
+            }
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    n as f64 / first.map_or(1.0, |f| f.elapsed().as_secs_f64())
+}
+
+struct Outcome {
+    rate: f64,
+    cpu_per_million: f64,
+    peak_rss: f64,
+    steady_rss: f64,
+    latency: Histogram,
+}
+
+/// The driver on the sender's stream, into a counting sink that encodes every packet into a
+/// 5000-line batch (or a real Buffer when `influx` is given).
+async fn pipeline(
+    venue: ExchangeId,
+    sender: &Sender,
+    path: &str,
+    symbols: usize,
+    messages: usize,
+    influx: Option<&String>,
+) -> Outcome {
+    let endpoints = Endpoints {
+        ws_url: Some(format!("ws://{}{path}", sender.ws)),
+        rest_url: Some(format!("http://{}", sender.rest)),
+    };
+    let exchange: Arc<dyn md_core::Exchange> = Arc::from(build(venue, &endpoints).unwrap());
+    let listing = frames::listing(venue, symbols);
+    let driver = Driver::new(
+        exchange,
+        Arc::new(md_core::Symbols::new(listing.clone())),
+        listing,
+        DriverConfig::default(),
+    );
+    let metrics = driver.metrics();
+    let (tx, rx) = mpsc::channel(8192);
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(driver.run(tx, cancel.clone()));
+    // Every frame is one line, plus one snapshot line per book.
+    let expected = (messages + symbols) as u64;
+    // Release the sender's timed part once every book is in sync.
+    let (go_metrics, rest) = (Arc::clone(&metrics), sender.rest.clone());
+    let releaser = tokio::spawn(async move {
+        while go_metrics.books_in_sync.load(std::sync::atomic::Ordering::Relaxed) < symbols as i64 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut stream = tokio::net::TcpStream::connect(&rest).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET /go HTTP/1.1\r\n\r\n").await.unwrap();
+    });
+    let cpu_before = cpu_seconds();
+    let outcome = match influx {
+        None => count_lines(rx, expected, &metrics, symbols).await,
+        Some(url) => influx_lines(rx, url, expected).await,
+    };
+    let cpu = cpu_seconds() - cpu_before;
+    cancel.cancel();
+    let _ = run.await;
+    releaser.abort();
+    let (rate, latency) = outcome;
+    let steady_rss = rss_mib();
+    let m = metrics.snapshot();
+    assert_eq!(m.gaps, 0, "{venue}: a synthetic stream must never gap: {m:?}");
+    Outcome {
+        rate,
+        cpu_per_million: cpu / (messages as f64 / 1e6),
+        peak_rss: peak_rss_mib(),
+        steady_rss,
+        latency,
+    }
+}
+
+/// Encodes every packet into a batch, counting lines until `expected`. Returns the steady-state
+/// rate (lines per second from the moment every book is in sync: before that, a venue's REST
+/// weight budget, not md, sets the pace) and the frame → line latencies of that state.
+async fn count_lines(
+    mut rx: mpsc::Receiver<DataPacket>,
+    expected: u64,
+    metrics: &md_driver::DriverMetrics,
+    books: usize,
+) -> (f64, Histogram) {
+    let mut encoder = LineEncoder::new(&SchemaConfig::default()).unwrap();
+    let mut batch = Vec::with_capacity(1 << 20);
+    let (mut lines, mut in_batch) = (0u64, 0);
+    let mut latency = Histogram::default();
+    let mut steady: Option<(Instant, u64)> = None;
+    while lines < expected {
+        let Ok(Some(packet)) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await else {
+            panic!(
+                "stalled at {lines} of {expected} lines (rss {:.1} MiB): {:?}",
+                rss_mib(),
+                metrics.snapshot()
+            );
+        };
+        if encoder.encode(&packet, &mut batch).unwrap().is_some() {
+            lines += 1;
+            in_batch += 1;
+            if in_batch == 5000 {
+                batch.clear();
+                in_batch = 0;
+            }
+            if steady.is_none()
+                && metrics.books_in_sync.load(std::sync::atomic::Ordering::Relaxed) as usize == books
+            {
+                steady = Some((Instant::now(), lines));
+            }
+            if steady.is_some() {
+                latency.record(now_ns() - packet.local_ts);
+            }
+        }
+    }
+    let (start, at) = steady.unwrap_or((Instant::now(), lines));
+    ((lines - at) as f64 / start.elapsed().as_secs_f64().max(1e-9), latency)
+}
+
+/// Writes into a real InfluxDB (v1 API, database `md_bench`) and waits until all is written.
+async fn influx_lines(rx: mpsc::Receiver<DataPacket>, url: &str, expected: u64) -> (f64, Histogram) {
+    let dir = std::env::temp_dir().join(format!("md-bench-{}", std::process::id()));
+    let mut config = md_sink_influx::InfluxConfig::new(
+        url,
+        md_sink_influx::Api::V1 { user: None, password: None, create_databases: true },
+        &dir,
+    );
+    config.incremental = md_sink_influx::TargetConfig::new("md_bench");
+    config.snapshot = md_sink_influx::TargetConfig::new("md_bench_snap");
+    let buffer = md_sink_influx::Buffer::new(config).unwrap();
+    let sink = buffer.metrics();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(buffer.run(rx, cancel.clone()));
+    let start = Instant::now();
+    while sink.snapshot().lines_written < expected && start.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rate = sink.snapshot().lines_written as f64 / start.elapsed().as_secs_f64();
+    cancel.cancel();
+    let _ = task.await;
+    let _ = std::fs::remove_dir_all(dir);
+    (rate, Histogram::default())
+}
