@@ -6,6 +6,7 @@ use md_core::{
 };
 
 use super::wire::{AggTradeEvent, DepthSnapshot, DepthUpdate, Envelope, ErrorBody, TradeEvent};
+use crate::common::levels::Dec;
 use crate::common::{from_json, peek_first_string, DataField};
 
 /// Parses one text frame of a combined (`/stream`) or raw (`/ws`) connection.
@@ -144,25 +145,41 @@ fn taker_side(buyer_is_maker: bool) -> Side {
 }
 
 fn trade(event: TradeEvent<'_>, symbols: &Symbols, local_ts: UnixNanos) -> DataPacket {
-    let trade = Trade {
-        price: event.price.0,
-        qty: event.qty.0,
-        side: taker_side(event.buyer_is_maker),
-        trade_id: TradeId::Number(event.trade_id),
-    };
-    let symbol = symbols.canonical_or_guess(event.symbol);
-    packet(symbol, ms_to_ns(event.trade_time), local_ts, Payload::Trade(trade))
+    let TradeEvent { symbol, trade_id, price, qty, trade_time, buyer_is_maker } = event;
+    trade_packet(
+        symbols.canonical_or_guess(symbol),
+        trade_id,
+        (price, qty),
+        trade_time,
+        buyer_is_maker,
+        local_ts,
+    )
 }
 
+/// An aggregate trade is recorded as one trade, identified by its aggregate id.
 fn agg_trade(event: AggTradeEvent<'_>, symbols: &Symbols, local_ts: UnixNanos) -> DataPacket {
-    let trade = Trade {
-        price: event.price.0,
-        qty: event.qty.0,
-        side: taker_side(event.buyer_is_maker),
-        trade_id: TradeId::Number(event.agg_id),
-    };
-    let symbol = symbols.canonical_or_guess(event.symbol);
-    packet(symbol, ms_to_ns(event.trade_time), local_ts, Payload::Trade(trade))
+    let AggTradeEvent { symbol, agg_id, price, qty, trade_time, buyer_is_maker } = event;
+    trade_packet(
+        symbols.canonical_or_guess(symbol),
+        agg_id,
+        (price, qty),
+        trade_time,
+        buyer_is_maker,
+        local_ts,
+    )
+}
+
+fn trade_packet(
+    symbol: Symbol,
+    id: u64,
+    (price, qty): (Dec, Dec),
+    trade_time: i64,
+    buyer_is_maker: bool,
+    local_ts: UnixNanos,
+) -> DataPacket {
+    let trade =
+        Trade { price: price.0, qty: qty.0, side: taker_side(buyer_is_maker), trade_id: TradeId::Number(id) };
+    packet(symbol, ms_to_ns(trade_time), local_ts, Payload::Trade(trade))
 }
 
 fn snapshot(body: DepthSnapshot, symbol: Symbol, local_ts: UnixNanos) -> DataPacket {
