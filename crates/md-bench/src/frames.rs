@@ -43,10 +43,11 @@ impl Frame {
 }
 
 impl Traffic {
-    /// Frames before the timed part: Bybit's snapshots and one round of every book's updates.
-    pub fn warm_up_frames(&self) -> usize {
-        let snapshots = if self.venue == ExchangeId::Bybit { self.symbols.len() } else { 0 };
-        (snapshots + self.symbols.len()).min(self.frames.len())
+    /// Frames before the timed part on a connection carrying `books` books: Bybit's snapshots
+    /// and one round of each book's updates.
+    pub fn warm_up_frames(&self, books: usize) -> usize {
+        let snapshots = if self.venue == ExchangeId::Bybit { books } else { 0 };
+        (snapshots + books).min(self.frames.len())
     }
 }
 

@@ -132,7 +132,7 @@ async fn connection(traffic: Arc<Traffic>, stream: TcpStream, go: Arc<tokio::syn
         traffic.frames.iter().zip(&traffic.symbol_of).filter(|(_, k)| path == "/raw" || wanted.contains(k));
     // Warm-up: every book's first update (and Bybit's snapshots), then wait for `/go`, sent once
     // every book is in sync, so that the timed part measures md and not snapshot fetching.
-    let warm_up = if path == "/raw" { 0 } else { traffic.warm_up_frames() };
+    let warm_up = if path == "/raw" { 0 } else { traffic.warm_up_frames(wanted.len()) };
     let mut start = tokio::time::Instant::now();
     for (n, (frame, _)) in frames.enumerate() {
         if n == warm_up && warm_up > 0 {
