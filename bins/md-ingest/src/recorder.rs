@@ -68,14 +68,8 @@ fn track(books: &mut HashMap<Symbol, Sampled>, packet: &DataPacket, rule: SeqRul
                 }
             }
         }
-        Payload::Status(_) if packet.symbol == Symbol::wildcard() => {
-            // The connection dropped: the driver rebuilds every book, and so do we.
-            if matches!(packet.data, Payload::Status(md_core::Status::Disconnected { .. })) {
-                for sampled in books.values_mut() {
-                    sampled.book.clear();
-                }
-            }
-        }
+        // No reset on a disconnect: a venue may have several connections, and the driver sends
+        // a fresh snapshot for every book of the one that dropped before any of its deltas.
         _ => {}
     }
 }
