@@ -95,13 +95,6 @@ impl Books {
         }
     }
 
-    /// A snapshot request failed for good: the next incremental may ask again.
-    pub(crate) fn request_failed(&mut self, symbol: &Symbol) {
-        if let Some(state) = self.books.get_mut(symbol) {
-            state.requested = false;
-        }
-    }
-
     /// Runs an incremental through its book.
     pub(crate) fn on_delta(&mut self, packet: DataPacket, metrics: &DriverMetrics, effects: &mut Effects) {
         let DataPacket { exchange, symbol, exchange_ts, local_ts, data } = packet;

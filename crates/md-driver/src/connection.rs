@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use md_core::{
-    now_ns, Control, DataPacket, Exchange, Frame, Parser, Payload, SnapshotSource, Status, Symbol,
-    SymbolError, SymbolInfo,
+    now_ns, Control, DataPacket, Exchange, Frame, Parser, Payload, SnapshotSource, Status, Symbol, SymbolInfo,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -28,8 +27,8 @@ use crate::DriverConfig;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// A snapshot fetch's outcome, reported back to its session.
-type SnapshotResult = (Symbol, Result<DataPacket, SymbolError>);
+/// The least time between snapshot requests the venue refused (4xx other than 408/418/429).
+const REFUSED_RETRY: Duration = Duration::from_secs(30);
 
 /// What one connection task shares with its venue's other connections.
 pub(crate) struct Context {
@@ -102,7 +101,7 @@ struct Session<'a> {
     /// Control messages waiting for the venue's message-rate allowance.
     outbox: VecDeque<String>,
     /// Snapshot fetches report here; a fetch of an older session can never reach a newer one.
-    snapshots: (mpsc::Sender<SnapshotResult>, mpsc::Receiver<SnapshotResult>),
+    snapshots: (mpsc::Sender<DataPacket>, mpsc::Receiver<DataPacket>),
     fetches: CancellationToken,
     parse_log: RateLimitedLog,
 }
@@ -228,15 +227,10 @@ impl<'a> Session<'a> {
                         return end;
                     }
                 }
-                Some((symbol, result)) = self.snapshots.1.recv() => {
-                    match result {
-                        Ok(packet) => {
-                            packets.push(packet);
-                            if let Some(end) = self.route(&mut packets, books).await {
-                                return end;
-                            }
-                        }
-                        Err(_) => books.request_failed(&symbol),
+                Some(packet) = self.snapshots.1.recv() => {
+                    packets.push(packet);
+                    if let Some(end) = self.route(&mut packets, books).await {
+                        return end;
                     }
                 }
                 _ = sleep_until(pace.next_slot(Instant::now())), if !self.outbox.is_empty() => {
@@ -359,7 +353,7 @@ impl<'a> Session<'a> {
                 loop {
                     limiter.acquire(weight).await;
                     match exchange.fetch_snapshot(&info).await {
-                        Ok(packet) => return Ok(packet),
+                        Ok(packet) => return packet,
                         Err(err) if err.is_retryable() => {
                             bump(&metrics.snapshot_failures);
                             let delay = err.retry_after().unwrap_or_else(|| backoff.next_delay());
@@ -370,17 +364,21 @@ impl<'a> Session<'a> {
                             tokio::time::sleep(delay).await;
                         }
                         Err(err) => {
+                            // Refused (a symbol delisted mid-run, say). Asking again on every
+                            // delta would spend the venue-wide weight budget every other book
+                            // needs for its resyncs: retry, but rarely.
                             bump(&metrics.snapshot_failures);
-                            tracing::error!(symbol = %info.symbol, error = %err, "snapshot request refused; the book stays unsynced");
-                            return Err(err);
+                            let delay = backoff.next_delay().max(REFUSED_RETRY);
+                            tracing::error!(symbol = %info.symbol, error = %err, ?delay, "snapshot request refused; the book stays unsynced until one succeeds");
+                            tokio::time::sleep(delay).await;
                         }
                     }
                 }
             };
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                result = fetch => {
-                    let _ = report.send((info.symbol.clone(), result)).await;
+                packet = fetch => {
+                    let _ = report.send(packet).await;
                 }
             }
         });
