@@ -6,9 +6,11 @@
 //! updates touch the top of the book, where inserts and removals move few elements.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, RwLockReadGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::book_set::{BookState, SharedBook, Stamp};
 use crate::decimal::Decimal;
 use crate::error::BookError;
 use crate::packet::{BookDelta, BookSnapshot, Level, Sequence};
@@ -147,7 +149,7 @@ impl OrderBook {
         if let (Some(bid), Some(ask)) = (self.bids.last(), self.asks.last()) {
             if bid.price >= ask.price {
                 self.synced = false;
-                return Err(BookError::Crossed { bid: bid.price.to_string(), ask: ask.price.to_string() });
+                return Err(BookError::Crossed { bid: bid.price, ask: ask.price });
             }
         }
         Ok(())
@@ -241,29 +243,70 @@ fn upsert(side: &mut Vec<Level>, level: Level, order: impl Fn(&Decimal, &Decimal
     }
 }
 
+/// What waits in a [`BookSync`] queue: an incremental, and optionally when it happened (so
+/// that the shared book can say when its last update was).
+pub trait PendingUpdate: AsRef<BookDelta> {
+    /// The update's venue and receive times, if the caller keeps them.
+    fn stamp(&self) -> Option<Stamp> {
+        None
+    }
+}
+
+impl PendingUpdate for BookDelta {}
+
 /// An [`OrderBook`] with the venue-independent half of every sync procedure: incrementals
 /// that arrive before the snapshot (or after a gap) wait in a bounded queue; when the snapshot
 /// comes, the stale ones are dropped and the rest applied under the book's rule.
 ///
+/// The book itself is a [`SharedBook`] (see [`BookSync::shared`]): readers elsewhere (the
+/// sampler, the merged-book server) see every update this sync applies, with no second copy.
+///
 /// `T` is what waits in the queue: a bare [`BookDelta`], or a caller's type that carries one
 /// (the driver keeps each delta's packet timestamps so it can pass the applied ones on).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BookSync<T = BookDelta> {
-    book: OrderBook,
+    shared: Arc<SharedBook>,
     pending: VecDeque<T>,
     max_pending: usize,
     pending_dropped: u64,
 }
 
-impl<T: AsRef<BookDelta>> BookSync<T> {
+/// Read access to a [`BookSync`]'s book; derefs to the [`OrderBook`].
+#[derive(Debug)]
+pub struct BookRead<'a>(RwLockReadGuard<'a, BookState>);
+
+impl std::ops::Deref for BookRead<'_> {
+    type Target = OrderBook;
+
+    fn deref(&self) -> &OrderBook {
+        &self.0.book
+    }
+}
+
+impl<T: PendingUpdate> BookSync<T> {
     /// A syncing book that holds at most `max_pending` incrementals while it waits.
     pub fn new(rule: SeqRule, max_pending: usize) -> Self {
-        Self { book: OrderBook::new(rule), pending: VecDeque::new(), max_pending, pending_dropped: 0 }
+        Self::with_shared(Arc::new(SharedBook::new(rule)), max_pending)
     }
 
-    /// The book.
-    pub fn book(&self) -> &OrderBook {
-        &self.book
+    /// A syncing book that applies into `shared` (which should be empty and unsynced).
+    pub fn with_shared(shared: Arc<SharedBook>, max_pending: usize) -> Self {
+        Self { shared, pending: VecDeque::new(), max_pending, pending_dropped: 0 }
+    }
+
+    /// The book, for reading (a lock is held while the guard lives).
+    pub fn book(&self) -> BookRead<'_> {
+        BookRead(self.shared.read())
+    }
+
+    /// The shared book this sync applies into, for registering in a [`crate::BookSet`].
+    pub fn shared(&self) -> &Arc<SharedBook> {
+        &self.shared
+    }
+
+    /// Whether the book holds a snapshot and every incremental since.
+    pub fn is_synced(&self) -> bool {
+        self.shared.read().book.is_synced()
     }
 
     /// Incrementals waiting for a snapshot.
@@ -288,17 +331,29 @@ impl<T: AsRef<BookDelta>> BookSync<T> {
     /// [`BookSync::on_delta`] that hands an applied or stale incremental back, so the caller
     /// can pass it on without a copy.
     pub fn feed(&mut self, delta: T) -> Result<(Applied, T), BookError> {
-        if !self.book.is_synced() {
+        let mut state = self.shared.write();
+        if !state.book.is_synced() {
+            drop(state);
             self.enqueue(delta);
             return Err(BookError::NotSynced);
         }
-        match self.book.apply_delta(delta.as_ref()) {
-            Ok(applied) => Ok((applied, delta)),
+        match state.book.apply_delta(delta.as_ref()) {
+            Ok(applied) => {
+                if applied == Applied::Updated {
+                    touch(&mut state, delta.stamp());
+                }
+                Ok((applied, delta))
+            }
             Err(err @ BookError::Gap { .. }) => {
+                touch(&mut state, None);
+                drop(state);
                 self.enqueue(delta);
                 Err(err)
             }
-            Err(err) => Err(err),
+            Err(err) => {
+                touch(&mut state, None);
+                Err(err)
+            }
         }
     }
 
@@ -307,21 +362,27 @@ impl<T: AsRef<BookDelta>> BookSync<T> {
     /// Errors with [`BookError::Gap`] when the snapshot is older than the queue (Binance step 4:
     /// fetch again); the later incrementals stay queued for the next snapshot.
     pub fn on_snapshot(&mut self, snapshot: &BookSnapshot) -> Result<usize, BookError> {
-        self.on_snapshot_with(snapshot, |_| {})
+        self.on_snapshot_with(snapshot, None, |_| {})
     }
 
-    /// [`BookSync::on_snapshot`], handing each queued incremental that applied to `applied`, in order.
+    /// [`BookSync::on_snapshot`] stamped with the snapshot's times, handing each queued
+    /// incremental that applied to `applied`, in order.
     pub fn on_snapshot_with(
         &mut self,
         snapshot: &BookSnapshot,
+        stamp: Option<Stamp>,
         mut applied: impl FnMut(T),
     ) -> Result<usize, BookError> {
-        self.book.apply_snapshot(snapshot)?;
+        let mut state = self.shared.write();
+        let loaded = state.book.apply_snapshot(snapshot);
+        touch(&mut state, stamp);
+        loaded?;
         let mut count = 0;
         while let Some(delta) = self.pending.pop_front() {
-            match self.book.apply_delta(delta.as_ref()) {
+            match state.book.apply_delta(delta.as_ref()) {
                 Ok(Applied::Updated) => {
                     count += 1;
+                    touch(&mut state, delta.stamp());
                     applied(delta);
                 }
                 Ok(Applied::Stale) => {}
@@ -336,7 +397,10 @@ impl<T: AsRef<BookDelta>> BookSync<T> {
 
     /// Forgets the book and the queue (after a reconnect every book starts again).
     pub fn reset(&mut self) {
-        self.book.clear();
+        let mut state = self.shared.write();
+        state.book.clear();
+        touch(&mut state, None);
+        drop(state);
         self.pending.clear();
     }
 
@@ -346,6 +410,14 @@ impl<T: AsRef<BookDelta>> BookSync<T> {
             self.pending_dropped += 1;
         }
         self.pending.push_back(delta);
+    }
+}
+
+/// Records a change of the shared book.
+fn touch(state: &mut BookState, stamp: Option<Stamp>) {
+    state.version = state.version.wrapping_add(1);
+    if let Some(stamp) = stamp {
+        state.stamp = stamp;
     }
 }
 

@@ -160,9 +160,9 @@ pub enum BookError {
     #[error("crossed book: best bid {bid} >= best ask {ask}")]
     Crossed {
         /// Best bid price.
-        bid: String,
+        bid: crate::decimal::Decimal,
         /// Best ask price.
-        ask: String,
+        ask: crate::decimal::Decimal,
     },
     /// The buffer of incrementals waiting for a snapshot is full.
     #[error("{0} incrementals waited for a snapshot; dropped them")]

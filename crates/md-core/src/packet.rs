@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::decimal::Decimal;
+use crate::status::Status;
 use crate::symbol::Symbol;
 
 /// Nanoseconds since the Unix epoch.
@@ -40,8 +41,20 @@ pub enum ExchangeId {
 }
 
 impl ExchangeId {
-    /// Every venue md-exchanges implements.
+    /// Every venue md-exchanges implements: the one list that flags, configs, the simulator's
+    /// checks and error messages name venues from.
     pub const BUILT_IN: [ExchangeId; 3] = [ExchangeId::Binance, ExchangeId::Bybit, ExchangeId::Huobi];
+
+    /// The built-in venues' names, `binance, bybit, huobi`, for "valid: ..." messages.
+    pub fn built_in_names() -> String {
+        Self::BUILT_IN.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Parses a built-in venue's name (see [`ExchangeId::parse`]); `None` for names md does
+    /// not implement.
+    pub fn parse_built_in(name: &str) -> Option<Self> {
+        Self::parse(name).filter(|id| Self::BUILT_IN.contains(id))
+    }
 
     /// The lower-case name used in configs, tags and logs.
     pub fn as_str(self) -> &'static str {
@@ -103,6 +116,19 @@ pub enum Payload {
     BookDelta(BookDelta),
     /// Connection or book state (emitted by the driver, never by a parser).
     Status(Status),
+}
+
+impl Payload {
+    /// The kind's name as serialized (`trade`, `book_snapshot`, `book_delta`, `status`): sinks
+    /// name a kind they do not know by it when they count and log it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Trade(_) => "trade",
+            Self::BookSnapshot(_) => "book_snapshot",
+            Self::BookDelta(_) => "book_delta",
+            Self::Status(_) => "status",
+        }
+    }
 }
 
 /// The taker's side of a trade.
@@ -223,27 +249,6 @@ pub struct BookDelta {
     pub asks: Vec<Level>,
     /// Where this update sits in the venue's sequence.
     pub seq: Sequence,
-}
-
-/// Connection and book state, emitted by the driver so that gaps are never silent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Status {
-    /// A connection is up and subscribed.
-    Connected,
-    /// A connection went down.
-    Disconnected {
-        /// Why.
-        reason: String,
-    },
-    /// A book missed updates and was discarded.
-    GapDetected {
-        /// What the book refused.
-        detail: String,
-    },
-    /// A book was rebuilt from a fresh snapshot.
-    Resynced,
 }
 
 #[cfg(test)]

@@ -117,7 +117,8 @@ impl Default for RestLimits {
 pub enum SnapshotSource {
     /// The stream sends them itself (Bybit `snapshot`, HTX `depth.step0`).
     Stream,
-    /// A REST request per symbol ([`Exchange::fetch_snapshot`]; Binance `/api/v3/depth`).
+    /// A REST request per symbol ([`Exchange::fetch_snapshot`], [`Exchange::parse_snapshot`];
+    /// Binance `/api/v3/depth`).
     Rest,
     /// A request sent on the same connection ([`Exchange::snapshot_request`]; HTX mbp `req`).
     InBand,
@@ -167,17 +168,51 @@ pub trait Listener: Send + Sync {
     fn limits(&self) -> ConnectionLimits;
 }
 
-/// One venue: its identity, its listener, parser and symbol handler, and its book rules.
+/// A REST response body, fetched raw: the driver stamps its receive time, shows it to the
+/// raw-frame tap, and parses it with the venue's pure [`Exchange::parse_snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestResponse {
+    /// The URL fetched.
+    pub url: String,
+    /// The body as received.
+    pub body: String,
+}
+
+/// A parse function of the shape every venue's frame parser has.
+pub type ParseFn = fn(Frame<'_>, &Symbols, UnixNanos, &mut Vec<DataPacket>) -> Result<Control, ParseError>;
+
+/// A [`Parser`] from a venue's pure parse function and the listing that names its symbols:
+/// what most venues need, so that they write a function rather than a type.
+#[derive(Debug, Clone)]
+pub struct ListingParser {
+    symbols: Arc<Symbols>,
+    parse: ParseFn,
+}
+
+impl ListingParser {
+    /// A parser calling `parse` with `symbols`.
+    pub fn new(symbols: Arc<Symbols>, parse: ParseFn) -> Self {
+        Self { symbols, parse }
+    }
+}
+
+impl Parser for ListingParser {
+    fn parse(
+        &self,
+        frame: Frame<'_>,
+        local_ts: UnixNanos,
+        out: &mut Vec<DataPacket>,
+    ) -> Result<Control, ParseError> {
+        (self.parse)(frame, &self.symbols, local_ts, out)
+    }
+}
+
+/// One venue: its identity, its WebSocket side ([`Listener`]), its listing
+/// ([`SymbolHandler`]), its parser and its book rules.
 #[async_trait]
-pub trait Exchange: Send + Sync {
+pub trait Exchange: Listener + SymbolHandler + Send + Sync {
     /// Which venue.
     fn id(&self) -> ExchangeId;
-
-    /// Its WebSocket side.
-    fn listener(&self) -> &dyn Listener;
-
-    /// Its REST symbol listing.
-    fn symbol_handler(&self) -> &dyn SymbolHandler;
 
     /// A parser naming packets with this listing.
     fn parser(&self, symbols: Arc<Symbols>) -> Box<dyn Parser>;
@@ -193,11 +228,26 @@ pub trait Exchange: Send + Sync {
         RestLimits::default()
     }
 
-    /// Fetches a book snapshot over REST ([`SnapshotSource::Rest`] venues).
-    /// The packet's `local_ts` is the time the response arrived.
-    async fn fetch_snapshot(&self, symbol: &SymbolInfo) -> Result<DataPacket, SymbolError> {
+    /// Fetches a book snapshot over REST ([`SnapshotSource::Rest`] venues), raw: the body is
+    /// parsed by [`Exchange::parse_snapshot`] where the connection consumes it.
+    async fn fetch_snapshot(&self, symbol: &SymbolInfo) -> Result<RestResponse, SymbolError> {
         let _ = symbol;
         Err(SymbolError::Venue(format!("{} has no REST snapshot", self.id())))
+    }
+
+    /// Parses a REST snapshot body into a snapshot packet received at `local_ts`. Pure: the
+    /// same body and time always give the same packet (live, and in a replay).
+    fn parse_snapshot(
+        &self,
+        symbol: &SymbolInfo,
+        body: &str,
+        local_ts: UnixNanos,
+    ) -> Result<DataPacket, ParseError> {
+        let _ = (body, local_ts);
+        Err(ParseError::InvalidField {
+            field: "snapshot",
+            detail: format!("{} has no REST snapshot of {}", self.id(), symbol.native),
+        })
     }
 
     /// The text that asks for a snapshot on the stream ([`SnapshotSource::InBand`] venues).

@@ -90,7 +90,8 @@ fn binance_spot_nknusdt_snapshot_and_diffs() {
     // The first event (u == lastUpdateId) is dropped; the other 29 apply.
     assert_eq!(sync.on_snapshot(&snapshot).unwrap(), 29);
     assert_eq!(sync.book().seq(), diffs.last().unwrap().seq.last);
-    let (bid, ask) = (sync.book().best_bid().unwrap(), sync.book().best_ask().unwrap());
+    let book = sync.book();
+    let (bid, ask) = (book.best_bid().unwrap(), book.best_ask().unwrap());
     assert!(bid.price < ask.price);
 
     // Replay the same events live on a fresh book: an event that skips one id is a gap.

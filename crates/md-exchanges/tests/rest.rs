@@ -34,15 +34,17 @@ async fn binance_lists_symbols_and_fetches_snapshots() {
         .mount(&server)
         .await;
     let binance = venue(ExchangeId::Binance, &server);
-    let symbols = binance.symbol_handler().get_symbols().await.unwrap();
+    let symbols = binance.get_symbols().await.unwrap();
     assert_eq!(symbols.len(), 2);
     assert_eq!(symbols.trading().count(), 1);
     let btc = symbols.resolve("BTC-USDT").unwrap().clone();
     assert_eq!(btc.native, "BTCUSDT");
     assert_eq!(symbols.canonical("LUNABUSD"), Some(&Symbol::new("LUNA", "BUSD")));
 
-    let packet = binance.fetch_snapshot(&btc).await.unwrap();
-    assert_eq!(packet.symbol.as_str(), "BTC-USDT");
+    let response = binance.fetch_snapshot(&btc).await.unwrap();
+    assert!(response.url.ends_with("/api/v3/depth?symbol=BTCUSDT&limit=1000"), "{}", response.url);
+    let packet = binance.parse_snapshot(&btc, &response.body, 77).unwrap();
+    assert_eq!((packet.symbol.as_str(), packet.local_ts), ("BTC-USDT", 77));
     let Payload::BookSnapshot(snapshot) = packet.data else { panic!() };
     assert_eq!(snapshot.seq, 42);
     assert_eq!(snapshot.bids[0].price.to_string(), "100.10");
@@ -77,7 +79,7 @@ async fn bybit_follows_the_page_cursor() {
         .expect(1)
         .mount(&server)
         .await;
-    let symbols = venue(ExchangeId::Bybit, &server).symbol_handler().get_symbols().await.unwrap();
+    let symbols = venue(ExchangeId::Bybit, &server).get_symbols().await.unwrap();
     assert_eq!(symbols.len(), 2);
     assert_eq!(symbols.resolve("ethusdt").unwrap().symbol.as_str(), "ETH-USDT");
 }
@@ -91,7 +93,7 @@ async fn bybit_error_envelope_is_a_venue_error() {
         )
         .mount(&server)
         .await;
-    let err = venue(ExchangeId::Bybit, &server).symbol_handler().get_symbols().await.unwrap_err();
+    let err = venue(ExchangeId::Bybit, &server).get_symbols().await.unwrap_err();
     assert!(matches!(&err, SymbolError::Venue(msg) if msg.contains("10001")), "{err}");
     assert!(!err.is_retryable());
 }
@@ -108,7 +110,7 @@ async fn htx_lists_online_symbols() {
         ))
         .mount(&server)
         .await;
-    let symbols = venue(ExchangeId::Huobi, &server).symbol_handler().get_symbols().await.unwrap();
+    let symbols = venue(ExchangeId::Huobi, &server).get_symbols().await.unwrap();
     assert_eq!(symbols.len(), 2);
     assert_eq!(symbols.trading().count(), 1);
     assert_eq!(symbols.resolve("BTC-USDT").unwrap().native, "btcusdt");
@@ -134,17 +136,17 @@ async fn http_failures_are_classified() {
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"))
         .mount(&server)
         .await;
-    let limited = venue(ExchangeId::Binance, &server).symbol_handler().get_symbols().await.unwrap_err();
+    let limited = venue(ExchangeId::Binance, &server).get_symbols().await.unwrap_err();
     assert!(matches!(limited, SymbolError::Status { status: 429, .. }) && limited.is_retryable());
-    let bad = venue(ExchangeId::Huobi, &server).symbol_handler().get_symbols().await.unwrap_err();
+    let bad = venue(ExchangeId::Huobi, &server).get_symbols().await.unwrap_err();
     assert!(matches!(bad, SymbolError::Status { status: 400, .. }) && !bad.is_retryable());
-    let garbled = venue(ExchangeId::Bybit, &server).symbol_handler().get_symbols().await.unwrap_err();
+    let garbled = venue(ExchangeId::Bybit, &server).get_symbols().await.unwrap_err();
     assert!(matches!(garbled, SymbolError::Decode(_)));
 
     // Nothing listens on this port: a transport error, worth retrying.
     let dead =
         build(ExchangeId::Binance, &Endpoints { ws_url: None, rest_url: Some("http://127.0.0.1:9".into()) })
             .unwrap();
-    let err = dead.symbol_handler().get_symbols().await.unwrap_err();
+    let err = dead.get_symbols().await.unwrap_err();
     assert!(matches!(err, SymbolError::Transport(_)) && err.is_retryable(), "{err}");
 }

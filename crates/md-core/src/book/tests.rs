@@ -105,7 +105,7 @@ fn crossed_book_is_refused() {
     let mut book = OrderBook::new(SeqRule::Consecutive);
     book.apply_snapshot(&snapshot(1)).unwrap();
     let err = book.apply_delta(&delta(None, 2, None, vec![lv("101.5", "1")], vec![])).unwrap_err();
-    assert_eq!(err, BookError::Crossed { bid: "101.5".into(), ask: "101".into() });
+    assert_eq!(err, BookError::Crossed { bid: d("101.5"), ask: d("101") });
     assert!(!book.is_synced());
 }
 

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use md_core::{
-    now_ns, Channel, ConnectionLimits, Control, DataPacket, Exchange, ExchangeId, Frame, Heartbeat, Listener,
-    ParseError, Parser, RestLimits, SeqRule, SnapshotSource, Symbol, SymbolError, SymbolHandler, SymbolInfo,
-    Symbols, UnixNanos,
+    Channel, ConnectionLimits, Control, DataPacket, Exchange, ExchangeId, Frame, Heartbeat, Listener,
+    ListingParser, ParseError, Parser, RestLimits, RestResponse, SeqRule, SnapshotSource, Symbol,
+    SymbolError, SymbolHandler, SymbolInfo, Symbols, UnixNanos,
 };
 
 pub use parse::{parse_depth_snapshot, parse_text};
@@ -74,28 +74,14 @@ fn depth_weight(limit: u32) -> u32 {
     }
 }
 
-/// Parses Binance frames, naming symbols from a listing.
-#[derive(Debug, Clone)]
-pub struct BinanceParser {
-    symbols: Arc<Symbols>,
-}
-
-impl BinanceParser {
-    /// A parser using this listing (unknown natives get a best-effort canonical name).
-    pub fn new(symbols: Arc<Symbols>) -> Self {
-        Self { symbols }
-    }
-}
-
-impl Parser for BinanceParser {
-    fn parse(
-        &self,
-        frame: Frame<'_>,
-        local_ts: UnixNanos,
-        out: &mut Vec<DataPacket>,
-    ) -> Result<Control, ParseError> {
-        parse_text(frame_text(frame)?, &self.symbols, local_ts, out)
-    }
+/// Parses one Binance frame (text JSON; binary frames are read as UTF-8 JSON).
+pub fn parse_frame(
+    frame: Frame<'_>,
+    symbols: &Symbols,
+    local_ts: UnixNanos,
+    out: &mut Vec<DataPacket>,
+) -> Result<Control, ParseError> {
+    parse_text(frame_text(frame)?, symbols, local_ts, out)
 }
 
 impl Listener for Binance {
@@ -156,16 +142,8 @@ impl Exchange for Binance {
         ExchangeId::Binance
     }
 
-    fn listener(&self) -> &dyn Listener {
-        self
-    }
-
-    fn symbol_handler(&self) -> &dyn SymbolHandler {
-        self
-    }
-
     fn parser(&self, symbols: Arc<Symbols>) -> Box<dyn Parser> {
-        Box::new(BinanceParser::new(symbols))
+        Box::new(ListingParser::new(symbols, parse_frame))
     }
 
     fn seq_rule(&self) -> SeqRule {
@@ -181,13 +159,21 @@ impl Exchange for Binance {
         RestLimits { weight_per_minute: 4800, snapshot_weight: depth_weight(self.config.snapshot_limit) }
     }
 
-    async fn fetch_snapshot(&self, symbol: &SymbolInfo) -> Result<DataPacket, SymbolError> {
+    async fn fetch_snapshot(&self, symbol: &SymbolInfo) -> Result<RestResponse, SymbolError> {
         let url = format!(
             "{}/api/v3/depth?symbol={}&limit={}",
             self.config.rest_url, symbol.native, self.config.snapshot_limit
         );
         let body = rest::get_text(&self.client, &url).await?;
-        parse_depth_snapshot(&body, symbol.symbol.clone(), now_ns())
-            .map_err(|e| SymbolError::Venue(format!("snapshot of {}: {e}", symbol.native)))
+        Ok(RestResponse { url, body })
+    }
+
+    fn parse_snapshot(
+        &self,
+        symbol: &SymbolInfo,
+        body: &str,
+        local_ts: UnixNanos,
+    ) -> Result<DataPacket, ParseError> {
+        parse_depth_snapshot(body, symbol.symbol.clone(), local_ts)
     }
 }

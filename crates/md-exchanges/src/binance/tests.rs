@@ -97,7 +97,7 @@ fn malformed_and_unknown_frames_are_errors_not_panics() {
         assert!(result.is_err(), "{bad:?} gave {result:?}");
         assert!(out.is_empty());
     }
-    assert!(BinanceParser::new(Arc::new(listing()))
+    assert!(md_core::ListingParser::new(Arc::new(listing()), super::parse_frame)
         .parse(Frame::Binary(&[0xff, 0xfe]), 0, &mut Vec::new())
         .is_err());
 }

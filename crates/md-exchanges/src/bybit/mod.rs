@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use md_core::{
     Channel, ConnectionLimits, Control, DataPacket, Exchange, ExchangeId, Frame, Heartbeat, Listener,
-    ParseError, Parser, SeqRule, SnapshotSource, Symbol, SymbolError, SymbolHandler, SymbolInfo, Symbols,
-    UnixNanos,
+    ListingParser, ParseError, Parser, SeqRule, SnapshotSource, Symbol, SymbolError, SymbolHandler,
+    SymbolInfo, Symbols, UnixNanos,
 };
 
 pub use parse::parse_text;
@@ -64,28 +64,14 @@ impl Bybit {
     }
 }
 
-/// Parses Bybit frames, naming symbols from a listing.
-#[derive(Debug, Clone)]
-pub struct BybitParser {
-    symbols: Arc<Symbols>,
-}
-
-impl BybitParser {
-    /// A parser using this listing (unknown natives get a best-effort canonical name).
-    pub fn new(symbols: Arc<Symbols>) -> Self {
-        Self { symbols }
-    }
-}
-
-impl Parser for BybitParser {
-    fn parse(
-        &self,
-        frame: Frame<'_>,
-        local_ts: UnixNanos,
-        out: &mut Vec<DataPacket>,
-    ) -> Result<Control, ParseError> {
-        parse_text(frame_text(frame)?, &self.symbols, local_ts, out)
-    }
+/// Parses one Bybit frame (text JSON; binary frames are read as UTF-8 JSON).
+pub fn parse_frame(
+    frame: Frame<'_>,
+    symbols: &Symbols,
+    local_ts: UnixNanos,
+    out: &mut Vec<DataPacket>,
+) -> Result<Control, ParseError> {
+    parse_text(frame_text(frame)?, symbols, local_ts, out)
 }
 
 impl Listener for Bybit {
@@ -169,16 +155,8 @@ impl Exchange for Bybit {
         ExchangeId::Bybit
     }
 
-    fn listener(&self) -> &dyn Listener {
-        self
-    }
-
-    fn symbol_handler(&self) -> &dyn SymbolHandler {
-        self
-    }
-
     fn parser(&self, symbols: Arc<Symbols>) -> Box<dyn Parser> {
-        Box::new(BybitParser::new(symbols))
+        Box::new(ListingParser::new(symbols, parse_frame))
     }
 
     fn seq_rule(&self) -> SeqRule {

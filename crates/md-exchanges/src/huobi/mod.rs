@@ -26,8 +26,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use md_core::{
     Channel, ConnectionLimits, Control, DataPacket, Exchange, ExchangeId, Frame, Heartbeat, Listener,
-    ParseError, Parser, SeqRule, SnapshotSource, Symbol, SymbolError, SymbolHandler, SymbolInfo, Symbols,
-    UnixNanos,
+    ListingParser, ParseError, Parser, SeqRule, SnapshotSource, Symbol, SymbolError, SymbolHandler,
+    SymbolInfo, Symbols, UnixNanos,
 };
 
 pub use parse::{gunzip, parse_binary, parse_text, MAX_DECOMPRESSED_BYTES};
@@ -97,30 +97,16 @@ impl Huobi {
     }
 }
 
-/// Parses HTX frames (gzip binary or plain text), naming symbols from a listing.
-#[derive(Debug, Clone)]
-pub struct HuobiParser {
-    symbols: Arc<Symbols>,
-}
-
-impl HuobiParser {
-    /// A parser using this listing (unknown natives get a best-effort canonical name).
-    pub fn new(symbols: Arc<Symbols>) -> Self {
-        Self { symbols }
-    }
-}
-
-impl Parser for HuobiParser {
-    fn parse(
-        &self,
-        frame: Frame<'_>,
-        local_ts: UnixNanos,
-        out: &mut Vec<DataPacket>,
-    ) -> Result<Control, ParseError> {
-        match frame {
-            Frame::Text(text) => parse_text(text, &self.symbols, local_ts, out),
-            Frame::Binary(bytes) => parse_binary(bytes, &self.symbols, local_ts, out),
-        }
+/// Parses one HTX frame: gzip JSON in binary frames, or plain text JSON.
+pub fn parse_frame(
+    frame: Frame<'_>,
+    symbols: &Symbols,
+    local_ts: UnixNanos,
+    out: &mut Vec<DataPacket>,
+) -> Result<Control, ParseError> {
+    match frame {
+        Frame::Text(text) => parse_text(text, symbols, local_ts, out),
+        Frame::Binary(bytes) => parse_binary(bytes, symbols, local_ts, out),
     }
 }
 
@@ -203,16 +189,8 @@ impl Exchange for Huobi {
         ExchangeId::Huobi
     }
 
-    fn listener(&self) -> &dyn Listener {
-        self
-    }
-
-    fn symbol_handler(&self) -> &dyn SymbolHandler {
-        self
-    }
-
     fn parser(&self, symbols: Arc<Symbols>) -> Box<dyn Parser> {
-        Box::new(HuobiParser::new(symbols))
+        Box::new(ListingParser::new(symbols, parse_frame))
     }
 
     fn seq_rule(&self) -> SeqRule {

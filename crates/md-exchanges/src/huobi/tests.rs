@@ -21,7 +21,11 @@ fn parse(text: &str) -> (Result<Control, ParseError>, Vec<DataPacket>) {
 
 fn parse_bytes(bytes: &[u8]) -> (Result<Control, ParseError>, Vec<DataPacket>) {
     let mut out = Vec::new();
-    let result = HuobiParser::new(Arc::new(listing())).parse(Frame::Binary(bytes), 7, &mut out);
+    let result = md_core::ListingParser::new(Arc::new(listing()), super::parse_frame).parse(
+        Frame::Binary(bytes),
+        7,
+        &mut out,
+    );
     (result, out)
 }
 
@@ -193,7 +197,9 @@ fn gzip_frames_round_trip_and_reuse_the_buffer() {
 
     // Text frames are plain JSON.
     let mut out = Vec::new();
-    let control = HuobiParser::new(Arc::new(listing())).parse(Frame::Text(TRADES), 7, &mut out).unwrap();
+    let control = md_core::ListingParser::new(Arc::new(listing()), super::parse_frame)
+        .parse(Frame::Text(TRADES), 7, &mut out)
+        .unwrap();
     assert_eq!((control, out.len()), (Control::Data, 2));
 }
 

@@ -1,0 +1,88 @@
+//! What a connection saw and did, before parsing: the raw-frame tap's events.
+//!
+//! A driver hands every [`RawEvent`] to a [`RawTap`] in the order it happened on that
+//! connection: each frame read, each message sent (heartbeats and the pongs the WebSocket
+//! library answers on its own included), connects and disconnects, each REST snapshot at the
+//! moment the connection consumes it, and the symbol listing its parser was built from.
+//! A recorder writes them to disk; a replay feeds them back through the same parser and books.
+
+use std::sync::Arc;
+
+use crate::packet::{ExchangeId, UnixNanos};
+use crate::status::{ConnId, DisconnectReason};
+use crate::symbol::{Symbol, Symbols};
+
+/// One WebSocket message, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsMessage {
+    /// A text frame.
+    Text(String),
+    /// A binary frame (HTX's gzip JSON).
+    Binary(Vec<u8>),
+    /// A protocol ping with its payload.
+    Ping(Vec<u8>),
+    /// A protocol pong with its payload.
+    Pong(Vec<u8>),
+    /// A close frame: code and reason, if any.
+    Close(Option<(u16, String)>),
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RawKind {
+    /// The venue's listing that parsers are built from from now on (connection 0: the venue).
+    Listing(Arc<Symbols>),
+    /// A WebSocket connection opened.
+    Connected {
+        /// The URL.
+        url: String,
+    },
+    /// A message read from the socket.
+    Received(WsMessage),
+    /// A message written to the socket.
+    Sent(WsMessage),
+    /// A REST book snapshot, as the connection consumed it.
+    Rest {
+        /// Whose book.
+        symbol: Symbol,
+        /// The URL fetched.
+        url: String,
+        /// The body, exactly as received.
+        body: String,
+    },
+    /// The connection ended.
+    Disconnected(DisconnectReason),
+}
+
+/// One event on one connection, with both clocks.
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    /// The venue.
+    pub exchange: ExchangeId,
+    /// The connection ([`ConnId`] 0 for venue-wide events such as the listing).
+    pub conn: ConnId,
+    /// Wall-clock time of the event (ns since the epoch): the same value the packets made from
+    /// it carry as `local_ts`.
+    pub local_ts: UnixNanos,
+    /// Monotonic time (ns since an arbitrary start), immune to wall-clock steps.
+    pub mono_ns: u64,
+    /// What happened.
+    pub kind: RawKind,
+}
+
+/// Sees every raw event of a driver, in order per connection.
+///
+/// Called inline on the connection's task: an implementation must not block (queue the event
+/// and return). When no tap is set, the driver builds no events at all.
+pub trait RawTap: Send + Sync {
+    /// Takes one event.
+    fn record(&self, event: RawEvent);
+}
+
+/// Monotonic nanoseconds since the first call in this process.
+pub fn mono_ns() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
