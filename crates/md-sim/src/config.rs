@@ -7,7 +7,10 @@ use md_core::ExchangeId;
 /// What to simulate: which venues, which instruments, how fast, from which seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
-    /// The venues to serve: any of [`ExchangeId::Binance`], [`ExchangeId::Bybit`], [`ExchangeId::Huobi`].
+    /// The venues to serve: any for which [`crate::simulates`] holds ([`ExchangeId::Binance`],
+    /// [`ExchangeId::Bybit`], [`ExchangeId::Huobi`]). The default is every built-in venue, so a
+    /// venue added to [`ExchangeId::BUILT_IN`] without a simulator makes the default invalid
+    /// (loudly) rather than being left out.
     pub venues: Vec<ExchangeId>,
     /// The instruments, as `(base, quote)` pairs (`("BTC", "USDT")`); every venue lists them all.
     pub symbols: Vec<(String, String)>,
@@ -73,7 +76,7 @@ impl SimConfig {
         if self.symbols.is_empty() {
             return Err(ConfigError::Empty("no symbol"));
         }
-        if let Some(venue) = self.venues.iter().find(|v| !ExchangeId::BUILT_IN.contains(v)) {
+        if let Some(venue) = self.venues.iter().find(|v| crate::venue::protocol(**v).is_none()) {
             return Err(ConfigError::UnsupportedVenue(*venue));
         }
         let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());

@@ -4,12 +4,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use md_core::{ExchangeId, Symbol};
+use md_core::Symbol;
 use tokio::time::Instant;
 
 use crate::hub::{lock, Outbound, Venue};
 use crate::stats::{add, bump};
-use crate::venue;
 
 /// Injects faults into one simulated venue. Cheap to clone; every call acts at once.
 #[derive(Debug, Clone)]
@@ -43,7 +42,7 @@ impl Faults {
     pub fn send_malformed(&self) {
         let venue = &self.venue;
         let Some(inst) = venue.instruments.first() else { return };
-        let frames = venue::malformed(venue.id, inst);
+        let frames = venue.protocol.malformed(inst);
         let mut hub = venue.lock();
         let ids: Vec<u64> = hub.conns.keys().copied().collect();
         for id in ids {
@@ -71,10 +70,7 @@ impl Faults {
     /// notice: a no-op there, counted nowhere.
     pub fn shutdown_notice(&self) {
         let venue = &self.venue;
-        if venue.id != ExchangeId::Binance {
-            return;
-        }
-        let frame = venue::binance::shutdown_notice();
+        let Some(frame) = venue.protocol.shutdown_notice() else { return };
         let mut hub = venue.lock();
         let ids: Vec<u64> = hub.conns.keys().copied().collect();
         for id in ids {

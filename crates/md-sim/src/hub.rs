@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use md_core::{ExchangeId, Symbol, TradeId};
@@ -21,6 +21,7 @@ use crate::book::{Instrument, TrueBook};
 use crate::config::SimConfig;
 use crate::rng::SplitMix64;
 use crate::stats::{bump, Counters};
+use crate::venue::{Protocol, StartIds};
 
 /// Locks a mutex, shrugging off poisoning: the data are counters and books that a panicking
 /// holder cannot leave half-written in a way that matters to a simulator.
@@ -122,6 +123,8 @@ pub(crate) struct Hub {
 pub(crate) struct Venue {
     /// Which venue.
     pub id: ExchangeId,
+    /// How it speaks: everything venue-specific goes through this.
+    pub protocol: &'static dyn Protocol,
     /// The simulator's configuration.
     pub config: SimConfig,
     /// Its instruments.
@@ -150,6 +153,7 @@ impl Venue {
     /// A venue with fresh books seeded from the config.
     pub(crate) fn new(
         id: ExchangeId,
+        protocol: &'static dyn Protocol,
         config: &SimConfig,
         ws_addr: SocketAddr,
         rest_addr: SocketAddr,
@@ -165,11 +169,7 @@ impl Venue {
                 let mut book_rng = SplitMix64::derive(config.seed, &[id.as_str(), name, "book"]);
                 let trade_rng = SplitMix64::derive(config.seed, &[id.as_str(), name, "trade"]);
                 let book = TrueBook::new(inst.start_mid, config.depth, &mut book_rng);
-                let (seq, next_trade) = match id {
-                    ExchangeId::Binance => (1_000_000 + book_rng.below(1_000_000), 100_000_000),
-                    ExchangeId::Bybit => (100_000 + book_rng.below(100_000), 1),
-                    _ => (100_000_000_000 + book_rng.below(1_000_000_000), 100_000_000_000),
-                };
+                let StartIds { seq, trade: next_trade } = protocol.start_ids(&mut book_rng);
                 SymState {
                     book,
                     book_rng,
@@ -183,6 +183,7 @@ impl Venue {
             .collect();
         Self {
             id,
+            protocol,
             config: config.clone(),
             instruments,
             hub: Mutex::new(Hub { syms, conns: BTreeMap::new() }),
@@ -229,9 +230,31 @@ impl Venue {
         }
     }
 
+    /// Adds subscriptions to a connection, skipping ones it already has.
+    pub(crate) fn add_subs(&self, conn_id: u64, subs: Vec<Sub>) {
+        let mut hub = self.lock();
+        if let Some(conn) = hub.conns.get_mut(&conn_id) {
+            for sub in subs {
+                if !conn.subs.contains(&sub) {
+                    conn.subs.push(sub);
+                }
+            }
+        }
+    }
+
+    /// Whether this snapshot request is one the 429 fault refuses (and counts it).
+    pub(crate) fn take_429(&self) -> bool {
+        let taken =
+            self.snapshot_429.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
+        if taken {
+            bump(&self.counters.snapshot_429s);
+        }
+        taken
+    }
+
     /// Records the trades of a batch the first time a socket takes it.
     pub(crate) fn record_trades(&self, batch: &TradeBatch) {
-        if !batch.recorded.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        if !batch.recorded.swap(true, Ordering::AcqRel) {
             lock(&self.trades_sent).extend(batch.trades.iter().cloned());
         }
     }

@@ -58,6 +58,11 @@ pub use stats::{FaultStats, SimStats};
 
 use hub::{lock, Venue};
 
+/// Whether md-sim speaks this venue's protocol (and [`Simulator::start`] can serve it).
+pub fn simulates(id: ExchangeId) -> bool {
+    venue::protocol(id).is_some()
+}
+
 /// A running simulator. Cheap to clone: clones share the same venues.
 ///
 /// Dropping the last clone stops every task, as [`Simulator::shutdown`] does without waiting.
@@ -98,8 +103,13 @@ impl Simulator {
             seen.push(id);
             let ws_listener = TcpListener::bind("127.0.0.1:0").await?;
             let rest_listener = TcpListener::bind("127.0.0.1:0").await?;
+            // Checked by `validate`; a venue without a protocol is never started.
+            let protocol = venue::protocol(id).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, ConfigError::UnsupportedVenue(id))
+            })?;
             let venue = Arc::new(Venue::new(
                 id,
+                protocol,
                 &config,
                 ws_listener.local_addr()?,
                 rest_listener.local_addr()?,
@@ -137,7 +147,7 @@ impl Simulator {
     /// If the venue is not simulated.
     pub fn ws_url(&self, venue: ExchangeId) -> String {
         let v = self.expect_venue(venue);
-        format!("ws://{}{}", v.ws_addr, venue::ws_path(venue))
+        format!("ws://{}{}", v.ws_addr, v.protocol.ws_path())
     }
 
     /// The venue's REST base URL, `http://127.0.0.1:PORT`.
@@ -156,7 +166,7 @@ impl Simulator {
             .iter()
             .map(|inst| SymbolInfo {
                 symbol: inst.symbol.clone(),
-                native: if venue == ExchangeId::Huobi { inst.lower() } else { inst.upper() },
+                native: v.protocol.native(inst),
                 trading: true,
             })
             .collect()
