@@ -182,6 +182,22 @@ impl Simulator {
         Some(state.book.snapshot(&v.instruments[sym], usize::MAX, state.seq))
     }
 
+    /// How many open WebSocket connections of the venue hold at least one subscription (any
+    /// topic) for this instrument now: 0 once every connection unsubscribed it. Zero for a
+    /// venue not simulated or an unknown symbol.
+    pub fn subscribers(&self, venue: ExchangeId, symbol: &Symbol) -> usize {
+        let Some(v) = self.venue(venue) else { return 0 };
+        let Some(sym) = v.find_symbol(symbol) else { return 0 };
+        v.lock().conns.values().filter(|c| c.subs.iter().any(|s| s.sym == sym)).count()
+    }
+
+    /// The venue's open WebSocket connections now (handshake done, not yet closed by either
+    /// side or a fault); zero for a venue not simulated. A connection the client closed leaves
+    /// as soon as the simulator reads the close, so poll briefly after closing one.
+    pub fn connections(&self, venue: ExchangeId) -> usize {
+        self.venue(venue).map_or(0, |v| v.lock().conns.len())
+    }
+
     /// Every trade written to at least one socket of the venue, in write order, each once.
     pub fn trades_sent(&self, venue: ExchangeId) -> Vec<(Symbol, TradeId)> {
         self.venue(venue).map(|v| lock(&v.trades_sent).clone()).unwrap_or_default()

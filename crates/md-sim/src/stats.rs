@@ -12,6 +12,8 @@ pub struct SimStats {
     pub connections_open: u64,
     /// Subscribe requests received (Binance `SUBSCRIBE`, Bybit `op:subscribe`, HTX `sub`), valid or not.
     pub subscribe_messages: u64,
+    /// Unsubscribe requests received (Binance `UNSUBSCRIBE`, Bybit `op:unsubscribe`, HTX `unsub`), valid or not.
+    pub unsubscribe_messages: u64,
     /// Server heartbeats sent (Binance ping frames, HTX `{"ping":n}`).
     pub pings_sent: u64,
     /// Client answers that matched an outstanding server heartbeat.
@@ -56,6 +58,7 @@ pub(crate) struct Counters {
     pub connections_accepted: AtomicU64,
     pub connections_open: AtomicU64,
     pub subscribe_messages: AtomicU64,
+    pub unsubscribe_messages: AtomicU64,
     pub pings_sent: AtomicU64,
     pub pongs_received: AtomicU64,
     pub client_pings_received: AtomicU64,
@@ -90,6 +93,7 @@ impl Counters {
             connections_accepted: get(&self.connections_accepted),
             connections_open: get(&self.connections_open),
             subscribe_messages: get(&self.subscribe_messages),
+            unsubscribe_messages: get(&self.unsubscribe_messages),
             pings_sent: get(&self.pings_sent),
             pongs_received: get(&self.pongs_received),
             client_pings_received: get(&self.client_pings_received),

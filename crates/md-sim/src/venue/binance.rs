@@ -198,6 +198,9 @@ fn on_text(venue: &Venue, conn_id: u64, text: &str) {
             }
         }
         "UNSUBSCRIBE" => {
+            // Binance answers `{"result":null,"id":N}` also for streams the connection did not
+            // have: unsubscribing is idempotent there.
+            bump(&venue.counters.unsubscribe_messages);
             let mut hub = venue.lock();
             if let Some(conn) = hub.conns.get_mut(&conn_id) {
                 conn.subs.retain(|s| !params.contains(&s.topic.as_str()));

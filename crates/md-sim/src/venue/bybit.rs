@@ -234,10 +234,13 @@ fn on_text(venue: &Venue, conn_id: u64, text: &str) {
     let text = match op {
         "subscribe" => return subscribe(venue, &mut hub, conn_id, &args, req_id),
         "unsubscribe" => {
+            bump(&venue.counters.unsubscribe_messages);
             if let Some(conn) = hub.conns.get_mut(&conn_id) {
                 conn.subs.retain(|s| !args.contains(&s.topic.as_str()));
             }
-            ack(&hub, conn_id, true, "", req_id, "unsubscribe")
+            // Spot acks echo the op in `ret_msg`, as its subscribe ack does (wire-formats.md
+            // §2.2 documents no unsubscribe ack; a spot capture quoted elsewhere shows this).
+            ack(&hub, conn_id, true, "unsubscribe", req_id, "unsubscribe")
         }
         "ping" => {
             bump(&venue.counters.client_pings_received);

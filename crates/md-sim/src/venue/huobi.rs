@@ -271,6 +271,21 @@ fn req(venue: &Venue, hub: &mut Hub, conn_id: u64, topic: &str, id: Option<&Valu
     bump(&venue.counters.snapshots_served);
 }
 
+/// `{"unsub":..}` → `{"id":..,"status":"ok","unsubbed":..,"ts":..}`; a topic the connection
+/// does not have is refused as HTX refuses it (`unsub with not subbed topic`).
+fn unsub(venue: &Venue, hub: &mut Hub, conn_id: u64, topic: &str, id: Option<&Value>) {
+    bump(&venue.counters.unsubscribe_messages);
+    let Some(conn) = hub.conns.get_mut(&conn_id) else { return };
+    let before = conn.subs.len();
+    conn.subs.retain(|s| s.topic != topic);
+    let text = if conn.subs.len() < before {
+        format!(r#"{{{}"status":"ok","unsubbed":{},"ts":{}}}"#, id_field(id), json_str(topic), now_ms())
+    } else {
+        error_text(id, "unsub with not subbed topic")
+    };
+    send_text(venue, hub, conn_id, &text);
+}
+
 /// `pong`, `ping`, `sub`, `unsub`, `req`; anything else is answered with an error.
 fn on_text(venue: &Venue, conn_id: u64, text: &str, heartbeat: &mut Heartbeat) {
     let request = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
@@ -293,12 +308,7 @@ fn on_text(venue: &Venue, conn_id: u64, text: &str, heartbeat: &mut Heartbeat) {
         return req(venue, &mut hub, conn_id, topic, id);
     }
     if let Some(topic) = request.get("unsub").and_then(Value::as_str) {
-        if let Some(conn) = hub.conns.get_mut(&conn_id) {
-            conn.subs.retain(|s| s.topic != topic);
-        }
-        let text =
-            format!(r#"{{{}"status":"ok","unsubbed":{},"ts":{}}}"#, id_field(id), json_str(topic), now_ms());
-        return send_text(venue, &mut hub, conn_id, &text);
+        return unsub(venue, &mut hub, conn_id, topic, id);
     }
     send_text(venue, &mut hub, conn_id, &error_text(id, "not json string"));
 }
