@@ -127,8 +127,11 @@ pub(crate) struct Venue {
     pub protocol: &'static dyn Protocol,
     /// The simulator's configuration.
     pub config: SimConfig,
-    /// Its instruments.
+    /// Its instruments: [`SimConfig::symbols`], then [`SimConfig::unlisted`].
     pub instruments: Vec<Instrument>,
+    /// Per instrument: whether the REST listing shows it ([`crate::Simulator::set_listed`]).
+    /// Only the listing reads it; data, subscriptions and snapshots ignore it.
+    pub listed: Vec<AtomicBool>,
     /// Books and connections.
     pub hub: Mutex<Hub>,
     /// Counters.
@@ -160,8 +163,13 @@ impl Venue {
         cancel: CancellationToken,
         paused: Arc<AtomicBool>,
     ) -> Self {
-        let instruments: Vec<Instrument> =
-            config.symbols.iter().map(|(b, q)| Instrument::new(b, q, config.seed)).collect();
+        let instruments: Vec<Instrument> = config
+            .symbols
+            .iter()
+            .chain(&config.unlisted)
+            .map(|(b, q)| Instrument::new(b, q, config.seed))
+            .collect();
+        let listed = (0..instruments.len()).map(|i| AtomicBool::new(i < config.symbols.len())).collect();
         let syms = instruments
             .iter()
             .map(|inst| {
@@ -186,6 +194,7 @@ impl Venue {
             protocol,
             config: config.clone(),
             instruments,
+            listed,
             hub: Mutex::new(Hub { syms, conns: BTreeMap::new() }),
             counters: Counters::default(),
             trades_sent: Mutex::new(Vec::new()),
@@ -201,6 +210,16 @@ impl Venue {
     /// Locks books and connections.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Hub> {
         lock(&self.hub)
+    }
+
+    /// The instruments the REST listing shows now, with their indices, in config order.
+    pub(crate) fn listed(&self) -> impl Iterator<Item = (usize, &Instrument)> {
+        self.instruments.iter().enumerate().filter(|(i, _)| self.is_listed(*i))
+    }
+
+    /// Whether the REST listing shows this instrument now.
+    pub(crate) fn is_listed(&self, sym: usize) -> bool {
+        self.listed.get(sym).is_some_and(|l| l.load(Ordering::Acquire))
     }
 
     /// The instrument with this native name, in any case (`BTCUSDT`, `btcusdt`).

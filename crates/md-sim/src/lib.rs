@@ -158,18 +158,43 @@ impl Simulator {
         format!("http://{}", self.expect_venue(venue).rest_addr)
     }
 
-    /// The venue's listing, native names spelled as the venue does (`BTCUSDT`, `btcusdt`).
-    /// Empty for a venue not simulated.
+    /// The venue's listing as its REST endpoints show it now, native names spelled as the
+    /// venue does (`BTCUSDT`, `btcusdt`). Empty for a venue not simulated.
     pub fn symbols(&self, venue: ExchangeId) -> Vec<SymbolInfo> {
+        self.all_symbols(venue).into_iter().filter(|info| info.trading).collect()
+    }
+
+    /// Every instrument the venue simulates, listed or not ([`SimConfig::unlisted`],
+    /// [`Simulator::set_listed`]); `trading` says whether the listing shows it now. A client
+    /// that must parse an instrument before it is listed builds its symbol table from this.
+    pub fn all_symbols(&self, venue: ExchangeId) -> Vec<SymbolInfo> {
         let Some(v) = self.venue(venue) else { return Vec::new() };
         v.instruments
             .iter()
-            .map(|inst| SymbolInfo {
+            .enumerate()
+            .map(|(i, inst)| SymbolInfo {
                 symbol: inst.symbol.clone(),
                 native: v.protocol.native(inst),
-                trading: true,
+                trading: v.is_listed(i),
             })
             .collect()
+    }
+
+    /// Lists (`true`) or delists (`false`) an instrument on the venue's REST listing
+    /// endpoints (Binance `exchangeInfo`, Bybit `instruments-info`, HTX `common/symbols`),
+    /// from the next request on. Only the listing changes: the instrument keeps ticking,
+    /// connections subscribed to it keep receiving its data and new subscriptions and
+    /// snapshots of it still work. A real venue stops trading a delisted instrument; for
+    /// tests of listing refreshes a quiet instrument would prove less (a test sees that
+    /// data keeps flowing until the client unsubscribes). Unknown symbols are ignored.
+    ///
+    /// # Panics
+    /// If the venue is not simulated.
+    pub fn set_listed(&self, venue: ExchangeId, symbol: &Symbol, listed: bool) {
+        let v = self.expect_venue(venue);
+        if let Some(flag) = v.find_symbol(symbol).and_then(|sym| v.listed.get(sym)) {
+            flag.store(listed, Ordering::Release);
+        }
     }
 
     /// The true current book, full depth, best first, with the venue's current sequence id

@@ -29,3 +29,23 @@ async fn start_refuses_a_venue_it_does_not_speak() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("bitstamp"), "{err}");
 }
+
+#[test]
+fn unlisted_instruments_must_be_valid_and_named_once() {
+    let pair = |b: &str, q: &str| (b.to_owned(), q.to_owned());
+    let with = |unlisted| SimConfig { unlisted, ..SimConfig::default() };
+    assert_eq!(with(vec![pair("DOGE", "USDT")]).validate(), Ok(()));
+    assert_eq!(
+        with(vec![pair("DO-GE", "USDT")]).validate(),
+        Err(ConfigError::InvalidSymbol("DO-GE-USDT".into()))
+    );
+    // Also in `symbols`, in another case: one name, one instrument.
+    assert_eq!(
+        with(vec![pair("btc", "usdt")]).validate(),
+        Err(ConfigError::DuplicateSymbol("BTC-USDT".into()))
+    );
+    assert_eq!(
+        with(vec![pair("DOGE", "USDT"), pair("DOGE", "USDT")]).validate(),
+        Err(ConfigError::DuplicateSymbol("DOGE-USDT".into()))
+    );
+}

@@ -227,9 +227,8 @@ fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
     match path {
         "/api/v3/exchangeInfo" => {
             let symbols: Vec<Value> = venue
-                .instruments
-                .iter()
-                .map(|inst| {
+                .listed()
+                .map(|(_, inst)| {
                     serde_json::json!({
                         "symbol": inst.upper(), "status": "TRADING",
                         "baseAsset": inst.base, "quoteAsset": inst.quote,

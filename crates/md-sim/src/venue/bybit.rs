@@ -278,8 +278,10 @@ fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
             r#"{"retCode":10001,"retMsg":"params error: cursor is invalid","result":{}}"#.into(),
         );
     }
-    let list: Vec<Value> = venue
-        .instruments
+    // Pages of what is listed at this request: a listing change between pages shifts them,
+    // as it can on a real venue.
+    let listed: Vec<&Instrument> = venue.listed().map(|(_, inst)| inst).collect();
+    let list: Vec<Value> = listed
         .iter()
         .skip(start)
         .take(limit)
@@ -291,7 +293,7 @@ fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
         })
         .collect();
     let end = start + list.len();
-    let next = if end < venue.instruments.len() { format!("page%3D{end}") } else { String::new() };
+    let next = if end < listed.len() { format!("page%3D{end}") } else { String::new() };
     let body = serde_json::json!({
         "retCode": 0, "retMsg": "OK",
         "result": { "category": "spot", "list": list, "nextPageCursor": next },

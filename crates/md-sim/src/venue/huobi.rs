@@ -322,9 +322,8 @@ fn rest(venue: &Venue, path: &str, _query: &[(String, String)]) -> HttpResponse 
         );
     }
     let data: Vec<Value> = venue
-        .instruments
-        .iter()
-        .map(|inst| {
+        .listed()
+        .map(|(_, inst)| {
             serde_json::json!({
                 "base-currency": inst.base.to_ascii_lowercase(),
                 "quote-currency": inst.quote.to_ascii_lowercase(),

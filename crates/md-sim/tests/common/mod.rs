@@ -89,8 +89,18 @@ pub struct Client {
 impl Client {
     /// Connects to `url` (default: the venue's URL) using the sim's listing.
     pub async fn connect(sim: &Simulator, id: ExchangeId, url: Option<String>) -> Client {
+        Self::connect_with(sim, id, url, sim.symbols(id)).await
+    }
+
+    /// Connects knowing the instruments `infos` (e.g. [`Simulator::all_symbols`], to parse
+    /// instruments that are not listed).
+    pub async fn connect_with(
+        sim: &Simulator,
+        id: ExchangeId,
+        url: Option<String>,
+        infos: Vec<SymbolInfo>,
+    ) -> Client {
         let exchange = exchange(sim, id);
-        let infos = sim.symbols(id);
         let parser = exchange.parser(Arc::new(Symbols::new(infos.clone())));
         let url = url.unwrap_or_else(|| exchange.listener().ws_url(&Channel::ALL));
         let (ws, _) = within(5, tokio_tungstenite::connect_async(url)).await.unwrap();
