@@ -79,6 +79,18 @@ impl Faults {
         }
     }
 
+    /// While `refuse` is set, refuses every snapshot request for `symbol` as the venue
+    /// refuses a symbol it does not have (a delisted one): Binance REST `/api/v3/depth`
+    /// answers HTTP 400 `{"code":-1121,"msg":"Invalid symbol."}`; HTX `req` answers
+    /// `{"status":"error","err-code":"bad-request","err-msg":"invalid symbol <native>"}`.
+    /// Bybit sends its snapshots in-stream: no effect there. Each refusal is counted in
+    /// [`crate::SimStats::snapshots_refused`]; [`Faults::snapshot_429`] takes precedence, as a
+    /// rate limit comes before any look-up. Unknown symbols are ignored.
+    pub fn refuse_snapshots(&self, symbol: &Symbol, refuse: bool) {
+        let Some(sym) = self.venue.find_symbol(symbol) else { return };
+        self.venue.lock().syms[sym].refuse_snapshots = refuse;
+    }
+
     /// Refuses the next `n` snapshot requests: Binance REST `/api/v3/depth` answers HTTP 429
     /// with `Retry-After: 1`; HTX `req` answers `{"status":"error","err-msg":"429 too many
     /// request"}`. Bybit sends its snapshots in-stream: no effect there.

@@ -107,6 +107,8 @@ pub(crate) struct SymState {
     pub next_trade: u64,
     /// Withhold the next incremental ([`crate::Faults::skip_sequence`]).
     pub skip_next: bool,
+    /// Refuse snapshot requests ([`crate::Faults::refuse_snapshots`]).
+    pub refuse_snapshots: bool,
 }
 
 /// Books and connections, under one lock.
@@ -186,6 +188,7 @@ impl Venue {
                     cross_seq: 4_000_000_000 + seq,
                     next_trade,
                     skip_next: false,
+                    refuse_snapshots: false,
                 }
             })
             .collect();
@@ -259,6 +262,15 @@ impl Venue {
                 }
             }
         }
+    }
+
+    /// Whether snapshots of this instrument are refused now (and counts the refusal).
+    pub(crate) fn take_refusal(&self, hub: &Hub, sym: usize) -> bool {
+        let refused = hub.syms.get(sym).is_some_and(|s| s.refuse_snapshots);
+        if refused {
+            bump(&self.counters.snapshots_refused);
+        }
+        refused
     }
 
     /// Whether this snapshot request is one the 429 fault refuses (and counts it).

@@ -186,7 +186,8 @@ impl Simulator {
     /// connections subscribed to it keep receiving its data and new subscriptions and
     /// snapshots of it still work. A real venue stops trading a delisted instrument; for
     /// tests of listing refreshes a quiet instrument would prove less (a test sees that
-    /// data keeps flowing until the client unsubscribes). Unknown symbols are ignored.
+    /// data keeps flowing until the client unsubscribes). [`Faults::refuse_snapshots`]
+    /// refuses its snapshots where a test needs that too. Unknown symbols are ignored.
     ///
     /// # Panics
     /// If the venue is not simulated.

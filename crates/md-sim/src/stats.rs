@@ -24,6 +24,8 @@ pub struct SimStats {
     pub snapshots_served: u64,
     /// Snapshot requests refused with 429 by the [`crate::Faults::snapshot_429`] fault.
     pub snapshot_429s: u64,
+    /// Snapshot requests refused by the [`crate::Faults::refuse_snapshots`] fault.
+    pub snapshots_refused: u64,
     /// WebSocket messages written to sockets (data, replies and heartbeats).
     pub frames_sent: u64,
     /// Connections dropped because their outgoing queue overflowed (slow or stalled client).
@@ -64,6 +66,7 @@ pub(crate) struct Counters {
     pub client_pings_received: AtomicU64,
     pub snapshots_served: AtomicU64,
     pub snapshot_429s: AtomicU64,
+    pub snapshots_refused: AtomicU64,
     pub frames_sent: AtomicU64,
     pub queue_overflows: AtomicU64,
     pub ping_timeouts: AtomicU64,
@@ -99,6 +102,7 @@ impl Counters {
             client_pings_received: get(&self.client_pings_received),
             snapshots_served: get(&self.snapshots_served),
             snapshot_429s: get(&self.snapshot_429s),
+            snapshots_refused: get(&self.snapshots_refused),
             frames_sent: get(&self.frames_sent),
             queue_overflows: get(&self.queue_overflows),
             ping_timeouts: get(&self.ping_timeouts),

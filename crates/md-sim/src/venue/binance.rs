@@ -256,9 +256,12 @@ fn depth(venue: &Venue, query: &[(String, String)]) -> HttpResponse {
         // REST symbols are upper case.
         (!s.bytes().any(|b| b.is_ascii_lowercase())).then(|| venue.find_native(s))?
     });
-    let Some(sym) = sym else {
-        return HttpResponse::new(400, r#"{"code":-1121,"msg":"Invalid symbol."}"#.into());
-    };
+    let invalid = || HttpResponse::new(400, r#"{"code":-1121,"msg":"Invalid symbol."}"#.into());
+    let Some(sym) = sym else { return invalid() };
+    if venue.take_refusal(&venue.lock(), sym) {
+        // As Binance answers for a symbol it no longer has.
+        return invalid();
+    }
     let limit = match query_get(query, "limit").map(str::parse::<usize>) {
         None => 100,
         Some(Ok(n)) if (1..=5000).contains(&n) => n,

@@ -257,6 +257,11 @@ fn req(venue: &Venue, hub: &mut Hub, conn_id: u64, topic: &str, id: Option<&Valu
         return send_text(venue, hub, conn_id, &error_text(id, "429 too many request"));
     }
     let inst = &venue.instruments[sym];
+    if venue.take_refusal(hub, sym) {
+        // As HTX answers for a symbol it does not have.
+        let msg = format!("invalid symbol {}", inst.lower());
+        return send_text(venue, hub, conn_id, &error_text(id, &msg));
+    }
     let state = &hub.syms[sym];
     let text = format!(
         r#"{{{}"status":"ok","ts":{},"rep":{},"data":{{"seqNum":{},"bids":{},"asks":{}}}}}"#,
