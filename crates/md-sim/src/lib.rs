@@ -5,9 +5,13 @@
 //!
 //! | venue | WebSocket | REST |
 //! |---|---|---|
-//! | Binance | `/stream` (combined; `SUBSCRIBE`, or `?streams=a/b`) | `/api/v3/exchangeInfo`, `/api/v3/depth` |
-//! | Bybit | `/v5/public/spot` | `/v5/market/instruments-info` (2 rows a page) |
-//! | HTX | `/ws` and `/feed` (same behaviour, gzip binary frames) | `/v1/common/symbols` |
+//! | Binance | `/stream` (combined; `SUBSCRIBE`/`UNSUBSCRIBE`, or `?streams=a/b`) | `/api/v3/exchangeInfo`, `/api/v3/depth` |
+//! | Bybit | `/v5/public/spot` (`op:subscribe`/`op:unsubscribe`) | `/v5/market/instruments-info` (2 rows a page) |
+//! | HTX | `/ws` and `/feed` (same behaviour, gzip binary frames; `sub`/`unsub`/`req`) | `/v1/common/symbols` |
+//!
+//! Each venue is one protocol module; [`simulates`] says whether md-sim has one for a venue,
+//! and [`SimConfig::validate`] refuses a venue it has none for (never serving it another
+//! venue's protocol).
 //!
 //! Each venue keeps a true book per symbol (exactly `depth` levels a side, never crossed),
 //! updated `updates_per_sec` times a second; every update is applied to the true book and
@@ -17,14 +21,29 @@
 //! they always line up with the stream. [`Simulator::pause`] stops updates and trades, giving
 //! a quiescent point at which [`Simulator::book`] is what a correct client must hold.
 //!
+//! Listings and subscriptions can be watched and changed at run time, for tests of clients
+//! that subscribe and unsubscribe symbols as a venue lists and delists them:
+//!
+//! - [`SimConfig::unlisted`] instruments tick like the others but are absent from the REST
+//!   listing; [`Simulator::set_listed`] lists or delists any instrument on one venue's
+//!   listing (its data keeps flowing to connections subscribed to it).
+//!   [`Simulator::symbols`] is the listing now, [`Simulator::all_symbols`] every instrument.
+//! - [`Simulator::subscribers`] counts the open connections holding any topic of an
+//!   instrument, [`Simulator::connections`] the open WebSocket connections.
+//! - [`Faults::refuse_snapshots`] makes one symbol's snapshots answer as a delisted
+//!   symbol's do (Binance HTTP 400 `-1121 Invalid symbol.`).
+//!
 //! Contents are deterministic for a seed (book walks and sequence steps per venue and
 //! symbol); timing is wall-clock, so how many updates happen before a given moment is not.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use md_core::ExchangeId;
-//! let sim = md_sim::Simulator::start(md_sim::SimConfig::default()).await?;
+//! use md_core::{ExchangeId, Symbol};
+//! let config = md_sim::SimConfig { unlisted: vec![("DOGE".into(), "USDT".into())], ..Default::default() };
+//! let sim = md_sim::Simulator::start(config).await?;
 //! println!("{}", sim.ws_url(ExchangeId::Binance)); // ws://127.0.0.1:PORT/stream
+//! sim.set_listed(ExchangeId::Binance, &Symbol::new("DOGE", "USDT"), true);
+//! assert_eq!(sim.subscribers(ExchangeId::Binance, &Symbol::new("BTC", "USDT")), 0);
 //! sim.faults(ExchangeId::Binance).drop_connections();
 //! sim.shutdown().await;
 //! # Ok(()) }
