@@ -2,15 +2,23 @@
 
 use std::time::Duration;
 
-use md_core::ExchangeId;
+use md_core::{ExchangeId, Symbol};
 
 /// What to simulate: which venues, which instruments, how fast, from which seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
-    /// The venues to serve: any of [`ExchangeId::Binance`], [`ExchangeId::Bybit`], [`ExchangeId::Huobi`].
+    /// The venues to serve: any for which [`crate::simulates`] holds ([`ExchangeId::Binance`],
+    /// [`ExchangeId::Bybit`], [`ExchangeId::Huobi`]). The default is every built-in venue, so a
+    /// venue added to [`ExchangeId::BUILT_IN`] without a simulator makes the default invalid
+    /// (loudly) rather than being left out.
     pub venues: Vec<ExchangeId>,
     /// The instruments, as `(base, quote)` pairs (`("BTC", "USDT")`); every venue lists them all.
     pub symbols: Vec<(String, String)>,
+    /// Instruments that exist and tick like [`SimConfig::symbols`] (books, trades, sequences,
+    /// subscriptions, snapshots) but are absent from every venue's REST listing until
+    /// [`crate::Simulator::set_listed`] lists them: a listing that appears at run time.
+    /// Default empty.
+    pub unlisted: Vec<(String, String)>,
     /// Seed of every random choice (book contents, trade sizes, sequence steps).
     pub seed: u64,
     /// Book updates per symbol per second (0 disables updates).
@@ -36,6 +44,7 @@ impl Default for SimConfig {
                 ("ETH".into(), "USDT".into()),
                 ("SOL".into(), "USDT".into()),
             ],
+            unlisted: Vec::new(),
             seed: 1,
             updates_per_sec: 20.0,
             trades_per_sec: 5.0,
@@ -59,6 +68,9 @@ pub enum ConfigError {
     /// A base or quote that is empty or not alphanumeric.
     #[error("invalid symbol {0:?}")]
     InvalidSymbol(String),
+    /// An instrument of [`SimConfig::unlisted`] named twice, or also in [`SimConfig::symbols`].
+    #[error("symbol {0} named twice")]
+    DuplicateSymbol(String),
     /// A rate that is negative or not finite, or a zero depth or queue.
     #[error("invalid {0}")]
     InvalidNumber(&'static str),
@@ -73,12 +85,23 @@ impl SimConfig {
         if self.symbols.is_empty() {
             return Err(ConfigError::Empty("no symbol"));
         }
-        if let Some(venue) = self.venues.iter().find(|v| !ExchangeId::BUILT_IN.contains(v)) {
+        if let Some(venue) = self.venues.iter().find(|v| crate::venue::protocol(**v).is_none()) {
             return Err(ConfigError::UnsupportedVenue(*venue));
         }
         let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
-        if let Some((b, q)) = self.symbols.iter().find(|(b, q)| !valid(b) || !valid(q)) {
+        let all = || self.symbols.iter().chain(&self.unlisted);
+        if let Some((b, q)) = all().find(|(b, q)| !valid(b) || !valid(q)) {
             return Err(ConfigError::InvalidSymbol(format!("{b}-{q}")));
+        }
+        // Two instruments of one name would be two books behind one name. Repeats within
+        // `symbols` are left alone (callers pass user lists as they are).
+        let canonical = |(b, q): &(String, String)| Symbol::new(b, q);
+        for (i, pair) in self.unlisted.iter().enumerate() {
+            let name = canonical(pair);
+            let repeated = self.unlisted[..i].iter().chain(&self.symbols).any(|p| canonical(p) == name);
+            if repeated {
+                return Err(ConfigError::DuplicateSymbol(name.to_string()));
+            }
         }
         let rate_ok = |r: f64| r.is_finite() && (0.0..=1_000_000.0).contains(&r);
         if !rate_ok(self.updates_per_sec) {

@@ -4,12 +4,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use md_core::{ExchangeId, Symbol};
+use md_core::Symbol;
 use tokio::time::Instant;
 
 use crate::hub::{lock, Outbound, Venue};
 use crate::stats::{add, bump};
-use crate::venue;
 
 /// Injects faults into one simulated venue. Cheap to clone; every call acts at once.
 #[derive(Debug, Clone)]
@@ -43,7 +42,7 @@ impl Faults {
     pub fn send_malformed(&self) {
         let venue = &self.venue;
         let Some(inst) = venue.instruments.first() else { return };
-        let frames = venue::malformed(venue.id, inst);
+        let frames = venue.protocol.malformed(inst);
         let mut hub = venue.lock();
         let ids: Vec<u64> = hub.conns.keys().copied().collect();
         for id in ids {
@@ -71,16 +70,25 @@ impl Faults {
     /// notice: a no-op there, counted nowhere.
     pub fn shutdown_notice(&self) {
         let venue = &self.venue;
-        if venue.id != ExchangeId::Binance {
-            return;
-        }
-        let frame = venue::binance::shutdown_notice();
+        let Some(frame) = venue.protocol.shutdown_notice() else { return };
         let mut hub = venue.lock();
         let ids: Vec<u64> = hub.conns.keys().copied().collect();
         for id in ids {
             venue.send(&mut hub.conns, id, Outbound::Frame(frame.clone()));
             bump(&venue.counters.shutdown_notices);
         }
+    }
+
+    /// While `refuse` is set, refuses every snapshot request for `symbol` as the venue
+    /// refuses a symbol it does not have (a delisted one): Binance REST `/api/v3/depth`
+    /// answers HTTP 400 `{"code":-1121,"msg":"Invalid symbol."}`; HTX `req` answers
+    /// `{"status":"error","err-code":"bad-request","err-msg":"invalid symbol <native>"}`.
+    /// Bybit sends its snapshots in-stream: no effect there. Each refusal is counted in
+    /// [`crate::SimStats::snapshots_refused`]; [`Faults::snapshot_429`] takes precedence, as a
+    /// rate limit comes before any look-up. Unknown symbols are ignored.
+    pub fn refuse_snapshots(&self, symbol: &Symbol, refuse: bool) {
+        let Some(sym) = self.venue.find_symbol(symbol) else { return };
+        self.venue.lock().syms[sym].refuse_snapshots = refuse;
     }
 
     /// Refuses the next `n` snapshot requests: Binance REST `/api/v3/depth` answers HTTP 429

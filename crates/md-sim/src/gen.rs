@@ -6,14 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use md_core::ExchangeId;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::book::{window_diff, BookSide, Levels};
 use crate::hub::{now_ms, Hub, Outbound, SubKind, TradeBatch, Venue};
 use crate::stats::bump;
-use crate::venue::{self, huobi, SimTrade};
+use crate::venue::{self, SimTrade};
 
 /// How often the generator wakes; rates are met on average by carrying fractions over.
 const TICK: Duration = Duration::from_millis(5);
@@ -22,9 +21,6 @@ const TICK: Duration = Duration::from_millis(5);
 /// come back with an unbounded burst).
 const MAX_PER_TICK: f64 = 10_000.0;
 
-/// HTX pushes `depth.step0` images about once a second.
-const IMAGE_PERIOD: Duration = Duration::from_secs(1);
-
 /// Runs until the venue shuts down.
 pub(crate) async fn run(venue: Arc<Venue>) {
     let n = venue.instruments.len();
@@ -32,7 +28,8 @@ pub(crate) async fn run(venue: Arc<Venue>) {
     let mut timer = tokio::time::interval(TICK);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = Instant::now();
-    let mut next_image = last + IMAGE_PERIOD;
+    let image_period = venue.protocol.image_period();
+    let mut next_image = image_period.map(|period| last + period);
     loop {
         tokio::select! {
             () = venue.cancel.cancelled() => return,
@@ -58,9 +55,11 @@ pub(crate) async fn run(venue: Arc<Venue>) {
                 trade(&venue, &mut hub, sym, count as usize);
             }
         }
-        if venue.id == ExchangeId::Huobi && now >= next_image {
-            next_image = now + IMAGE_PERIOD;
-            images(&venue, &mut hub);
+        if let (Some(at), Some(period)) = (next_image, image_period) {
+            if now >= at {
+                next_image = Some(now + period);
+                images(&venue, &mut hub);
+            }
         }
     }
 }
@@ -90,7 +89,7 @@ fn update(venue: &Venue, hub: &mut Hub, sym: usize) {
         .map(|&n| (n, (state.book.top(BookSide::Bid, n), state.book.top(BookSide::Ask, n))))
         .collect();
     let changes = state.book.step(&mut state.book_rng);
-    let seq = venue::advance_seq(venue.id, state);
+    let seq = venue::advance_seq(venue.protocol, state);
     if std::mem::take(&mut state.skip_next) {
         bump(&venue.counters.skipped_updates);
         return;
@@ -107,9 +106,9 @@ fn update(venue: &Venue, hub: &mut Hub, sym: usize) {
                     let (old_bids, old_asks) = &before[&n];
                     let bids = window_diff(old_bids, &state.book.top(BookSide::Bid, n));
                     let asks = window_diff(old_asks, &state.book.top(BookSide::Ask, n));
-                    venue::delta_frame(venue.id, inst, &sub.topic, &bids, &asks, &seq, ts)
+                    venue.protocol.delta(inst, &sub.topic, &bids, &asks, &seq, ts)
                 }
-                _ => venue::delta_frame(venue.id, inst, &sub.topic, &changes.bids, &changes.asks, &seq, ts),
+                _ => venue.protocol.delta(inst, &sub.topic, &changes.bids, &changes.asks, &seq, ts),
             });
             targets.push((*id, frame.clone()));
         }
@@ -136,23 +135,19 @@ fn trade(venue: &Venue, hub: &mut Hub, sym: usize, count: usize) {
     for (id, conn) in conns.iter() {
         for sub in conn.subs.iter().filter(|s| s.sym == sym && s.kind == SubKind::Trades) {
             let frames = encoded.entry(sub.topic.clone()).or_insert_with(|| {
-                // Binance writes one event per trade, the others one message for all.
-                let groups: Vec<&[SimTrade]> =
-                    if venue.id == ExchangeId::Binance { made.chunks(1).collect() } else { vec![&made[..]] };
-                groups
-                    .into_iter()
-                    .filter(|g| !g.is_empty())
-                    .flat_map(|group| {
+                // One message per group: Binance writes one event per trade, the others one
+                // message for all. Each message records its own trades when a socket takes it.
+                let protocol = venue.protocol;
+                made.chunks(protocol.trades_per_frame().max(1))
+                    .map(|group| {
                         let batch = Arc::new(TradeBatch {
                             trades: group
                                 .iter()
-                                .map(|t| (inst.symbol.clone(), venue::trade_id(venue.id, t)))
+                                .map(|t| (inst.symbol.clone(), protocol.trade_id(t)))
                                 .collect(),
                             recorded: AtomicBool::new(false),
                         });
-                        venue::trade_frames(venue.id, inst, &sub.topic, group)
-                            .into_iter()
-                            .map(move |m| (m, batch.clone()))
+                        (protocol.trades(inst, &sub.topic, group), batch)
                     })
                     .collect()
             });
@@ -166,16 +161,18 @@ fn trade(venue: &Venue, hub: &mut Hub, sym: usize, count: usize) {
     }
 }
 
-/// HTX `depth.step0`: the current image to every subscriber.
+/// Periodic images (HTX `depth.step0`): the current image to every subscriber.
 fn images(venue: &Venue, hub: &mut Hub) {
     let mut targets = Vec::new();
-    let mut frames: HashMap<String, Message> = HashMap::new();
+    let mut frames: HashMap<String, Option<Message>> = HashMap::new();
     for (id, conn) in hub.conns.iter() {
         for sub in conn.subs.iter().filter(|s| s.kind == SubKind::Image) {
-            let frame = frames
-                .entry(sub.topic.clone())
-                .or_insert_with(|| huobi::image(&venue.instruments[sub.sym], &sub.topic, hub, sub.sym));
-            targets.push((*id, frame.clone()));
+            let frame = frames.entry(sub.topic.clone()).or_insert_with(|| {
+                venue.protocol.image(&venue.instruments[sub.sym], &sub.topic, &hub.syms[sub.sym])
+            });
+            if let Some(frame) = frame {
+                targets.push((*id, frame.clone()));
+            }
         }
     }
     for (id, frame) in targets {

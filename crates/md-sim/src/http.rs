@@ -10,7 +10,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::hub::Venue;
 use crate::stats::bump;
-use crate::venue;
 
 /// The largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -125,5 +124,5 @@ fn respond(venue: &Venue, head: &str) -> HttpResponse {
         return HttpResponse::new(405, r#"{"error":"only GET is supported"}"#.into());
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    venue::rest(venue, path, &parse_query(query))
+    venue.protocol.rest(venue, path, &parse_query(query))
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use md_core::{ExchangeId, Symbol, TradeId};
@@ -21,6 +21,7 @@ use crate::book::{Instrument, TrueBook};
 use crate::config::SimConfig;
 use crate::rng::SplitMix64;
 use crate::stats::{bump, Counters};
+use crate::venue::{Protocol, StartIds};
 
 /// Locks a mutex, shrugging off poisoning: the data are counters and books that a panicking
 /// holder cannot leave half-written in a way that matters to a simulator.
@@ -106,6 +107,8 @@ pub(crate) struct SymState {
     pub next_trade: u64,
     /// Withhold the next incremental ([`crate::Faults::skip_sequence`]).
     pub skip_next: bool,
+    /// Refuse snapshot requests ([`crate::Faults::refuse_snapshots`]).
+    pub refuse_snapshots: bool,
 }
 
 /// Books and connections, under one lock.
@@ -122,10 +125,15 @@ pub(crate) struct Hub {
 pub(crate) struct Venue {
     /// Which venue.
     pub id: ExchangeId,
+    /// How it speaks: everything venue-specific goes through this.
+    pub protocol: &'static dyn Protocol,
     /// The simulator's configuration.
     pub config: SimConfig,
-    /// Its instruments.
+    /// Its instruments: [`SimConfig::symbols`], then [`SimConfig::unlisted`].
     pub instruments: Vec<Instrument>,
+    /// Per instrument: whether the REST listing shows it ([`crate::Simulator::set_listed`]).
+    /// Only the listing reads it; data, subscriptions and snapshots ignore it.
+    pub listed: Vec<AtomicBool>,
     /// Books and connections.
     pub hub: Mutex<Hub>,
     /// Counters.
@@ -150,14 +158,20 @@ impl Venue {
     /// A venue with fresh books seeded from the config.
     pub(crate) fn new(
         id: ExchangeId,
+        protocol: &'static dyn Protocol,
         config: &SimConfig,
         ws_addr: SocketAddr,
         rest_addr: SocketAddr,
         cancel: CancellationToken,
         paused: Arc<AtomicBool>,
     ) -> Self {
-        let instruments: Vec<Instrument> =
-            config.symbols.iter().map(|(b, q)| Instrument::new(b, q, config.seed)).collect();
+        let instruments: Vec<Instrument> = config
+            .symbols
+            .iter()
+            .chain(&config.unlisted)
+            .map(|(b, q)| Instrument::new(b, q, config.seed))
+            .collect();
+        let listed = (0..instruments.len()).map(|i| AtomicBool::new(i < config.symbols.len())).collect();
         let syms = instruments
             .iter()
             .map(|inst| {
@@ -165,11 +179,7 @@ impl Venue {
                 let mut book_rng = SplitMix64::derive(config.seed, &[id.as_str(), name, "book"]);
                 let trade_rng = SplitMix64::derive(config.seed, &[id.as_str(), name, "trade"]);
                 let book = TrueBook::new(inst.start_mid, config.depth, &mut book_rng);
-                let (seq, next_trade) = match id {
-                    ExchangeId::Binance => (1_000_000 + book_rng.below(1_000_000), 100_000_000),
-                    ExchangeId::Bybit => (100_000 + book_rng.below(100_000), 1),
-                    _ => (100_000_000_000 + book_rng.below(1_000_000_000), 100_000_000_000),
-                };
+                let StartIds { seq, trade: next_trade } = protocol.start_ids(&mut book_rng);
                 SymState {
                     book,
                     book_rng,
@@ -178,13 +188,16 @@ impl Venue {
                     cross_seq: 4_000_000_000 + seq,
                     next_trade,
                     skip_next: false,
+                    refuse_snapshots: false,
                 }
             })
             .collect();
         Self {
             id,
+            protocol,
             config: config.clone(),
             instruments,
+            listed,
             hub: Mutex::new(Hub { syms, conns: BTreeMap::new() }),
             counters: Counters::default(),
             trades_sent: Mutex::new(Vec::new()),
@@ -200,6 +213,16 @@ impl Venue {
     /// Locks books and connections.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Hub> {
         lock(&self.hub)
+    }
+
+    /// The instruments the REST listing shows now, with their indices, in config order.
+    pub(crate) fn listed(&self) -> impl Iterator<Item = (usize, &Instrument)> {
+        self.instruments.iter().enumerate().filter(|(i, _)| self.is_listed(*i))
+    }
+
+    /// Whether the REST listing shows this instrument now.
+    pub(crate) fn is_listed(&self, sym: usize) -> bool {
+        self.listed.get(sym).is_some_and(|l| l.load(Ordering::Acquire))
     }
 
     /// The instrument with this native name, in any case (`BTCUSDT`, `btcusdt`).
@@ -229,9 +252,40 @@ impl Venue {
         }
     }
 
+    /// Adds subscriptions to a connection, skipping ones it already has.
+    pub(crate) fn add_subs(&self, conn_id: u64, subs: Vec<Sub>) {
+        let mut hub = self.lock();
+        if let Some(conn) = hub.conns.get_mut(&conn_id) {
+            for sub in subs {
+                if !conn.subs.contains(&sub) {
+                    conn.subs.push(sub);
+                }
+            }
+        }
+    }
+
+    /// Whether snapshots of this instrument are refused now (and counts the refusal).
+    pub(crate) fn take_refusal(&self, hub: &Hub, sym: usize) -> bool {
+        let refused = hub.syms.get(sym).is_some_and(|s| s.refuse_snapshots);
+        if refused {
+            bump(&self.counters.snapshots_refused);
+        }
+        refused
+    }
+
+    /// Whether this snapshot request is one the 429 fault refuses (and counts it).
+    pub(crate) fn take_429(&self) -> bool {
+        let taken =
+            self.snapshot_429.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
+        if taken {
+            bump(&self.counters.snapshot_429s);
+        }
+        taken
+    }
+
     /// Records the trades of a batch the first time a socket takes it.
     pub(crate) fn record_trades(&self, batch: &TradeBatch) {
-        if !batch.recorded.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        if !batch.recorded.swap(true, Ordering::AcqRel) {
             lock(&self.trades_sent).extend(batch.trades.iter().cloned());
         }
     }

@@ -12,6 +12,8 @@ pub struct SimStats {
     pub connections_open: u64,
     /// Subscribe requests received (Binance `SUBSCRIBE`, Bybit `op:subscribe`, HTX `sub`), valid or not.
     pub subscribe_messages: u64,
+    /// Unsubscribe requests received (Binance `UNSUBSCRIBE`, Bybit `op:unsubscribe`, HTX `unsub`), valid or not.
+    pub unsubscribe_messages: u64,
     /// Server heartbeats sent (Binance ping frames, HTX `{"ping":n}`).
     pub pings_sent: u64,
     /// Client answers that matched an outstanding server heartbeat.
@@ -22,6 +24,8 @@ pub struct SimStats {
     pub snapshots_served: u64,
     /// Snapshot requests refused with 429 by the [`crate::Faults::snapshot_429`] fault.
     pub snapshot_429s: u64,
+    /// Snapshot requests refused by the [`crate::Faults::refuse_snapshots`] fault.
+    pub snapshots_refused: u64,
     /// WebSocket messages written to sockets (data, replies and heartbeats).
     pub frames_sent: u64,
     /// Connections dropped because their outgoing queue overflowed (slow or stalled client).
@@ -56,11 +60,13 @@ pub(crate) struct Counters {
     pub connections_accepted: AtomicU64,
     pub connections_open: AtomicU64,
     pub subscribe_messages: AtomicU64,
+    pub unsubscribe_messages: AtomicU64,
     pub pings_sent: AtomicU64,
     pub pongs_received: AtomicU64,
     pub client_pings_received: AtomicU64,
     pub snapshots_served: AtomicU64,
     pub snapshot_429s: AtomicU64,
+    pub snapshots_refused: AtomicU64,
     pub frames_sent: AtomicU64,
     pub queue_overflows: AtomicU64,
     pub ping_timeouts: AtomicU64,
@@ -90,11 +96,13 @@ impl Counters {
             connections_accepted: get(&self.connections_accepted),
             connections_open: get(&self.connections_open),
             subscribe_messages: get(&self.subscribe_messages),
+            unsubscribe_messages: get(&self.unsubscribe_messages),
             pings_sent: get(&self.pings_sent),
             pongs_received: get(&self.pongs_received),
             client_pings_received: get(&self.client_pings_received),
             snapshots_served: get(&self.snapshots_served),
             snapshot_429s: get(&self.snapshot_429s),
+            snapshots_refused: get(&self.snapshots_refused),
             frames_sent: get(&self.frames_sent),
             queue_overflows: get(&self.queue_overflows),
             ping_timeouts: get(&self.ping_timeouts),

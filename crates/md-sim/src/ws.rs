@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use md_core::ExchangeId;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval};
@@ -15,10 +14,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::parse_query;
 use crate::hub::{lock, now_ms, Conn, Outbound, Venue};
 use crate::stats::bump;
-use crate::venue::{self, binance, huobi, Heartbeat};
+use crate::venue::Heartbeat;
 
 /// Accepts WebSocket connections until the venue shuts down.
 pub(crate) async fn serve(venue: Arc<Venue>, listener: TcpListener) {
@@ -50,13 +48,13 @@ fn conn_id_text(venue: &Venue, n: u64) -> String {
 
 /// Handshakes, registers the connection with the hub, runs it, and unregisters it.
 async fn connection(venue: Arc<Venue>, stream: TcpStream) {
-    let id = venue.id;
+    let protocol = venue.protocol;
     let mut target = String::new();
     // The error type is tungstenite's, not ours to shrink.
     #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         target = request.uri().to_string();
-        if venue::path_ok(id, request.uri().path()) {
+        if protocol.accepts_path(request.uri().path()) {
             Ok(response)
         } else {
             let mut refusal = ErrorResponse::new(Some(format!("no WebSocket at {}", request.uri().path())));
@@ -93,23 +91,12 @@ async fn connection(venue: Arc<Venue>, stream: TcpStream) {
     );
     bump(&venue.counters.connections_accepted);
     bump(&venue.counters.connections_open);
-    if id == ExchangeId::Binance {
-        subscribe_from_url(&venue, n, &target);
+    if let Some((_, query)) = target.split_once('?') {
+        venue.add_subs(n, protocol.url_subscriptions(&venue, query));
     }
     run(&venue, n, ws, rx, &kill, &stall_until).await;
     venue.lock().conns.remove(&n);
     venue.counters.connections_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Binance `/stream?streams=a/b`: subscribed from the URL, no message needed.
-fn subscribe_from_url(venue: &Venue, conn_id: u64, target: &str) {
-    let Some((_, query)) = target.split_once('?') else { return };
-    let subs = parse_query(query)
-        .into_iter()
-        .filter(|(k, _)| k == "streams")
-        .flat_map(|(_, v)| v.split('/').filter_map(|s| binance::parse_stream(venue, s)).collect::<Vec<_>>())
-        .collect();
-    binance::add_subs(venue, conn_id, subs);
 }
 
 /// Waits out a stall; false if the connection was killed meanwhile.
@@ -149,8 +136,8 @@ async fn run(
 ) {
     let (mut sink, mut stream) = ws.split();
     let interval = venue.config.ping_interval;
-    let pings = venue.id != ExchangeId::Bybit && !interval.is_zero();
-    let mut timer = pings.then(|| {
+    let server_heartbeat = venue.protocol.server_heartbeat().filter(|_| !interval.is_zero());
+    let mut timer = server_heartbeat.map(|_| {
         let mut timer = tokio::time::interval_at(Instant::now() + interval, interval);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer
@@ -163,10 +150,10 @@ async fn run(
             () = kill.cancelled() => return,
             incoming = stream.next() => {
                 match incoming {
-                    Some(Ok(Message::Text(text))) => venue::on_text(venue, conn_id, &text, &mut heartbeat),
+                    Some(Ok(Message::Text(text))) => venue.protocol.on_text(venue, conn_id, &text, &mut heartbeat),
                     Some(Ok(Message::Binary(bytes))) => {
                         if let Ok(text) = std::str::from_utf8(&bytes) {
-                            venue::on_text(venue, conn_id, text, &mut heartbeat);
+                            venue.protocol.on_text(venue, conn_id, text, &mut heartbeat);
                         }
                     }
                     Some(Ok(Message::Pong(payload))) => {
@@ -191,12 +178,13 @@ async fn run(
                 None => return,
             },
             () = tick(&mut timer) => {
+                // The timer runs only for a venue whose server pings.
+                let Some(server) = server_heartbeat else { continue };
                 if stalled(stall) {
                     // A stalled connection sends no heartbeat either (and expects no answer).
                     continue;
                 }
-                if venue.id == ExchangeId::Huobi && heartbeat.unanswered >= 2 {
-                    // HTX closes a connection after two consecutive unanswered pings.
+                if server.close_after_unanswered.is_some_and(|limit| heartbeat.unanswered >= limit) {
                     bump(&venue.counters.ping_timeouts);
                     return;
                 }
@@ -204,11 +192,7 @@ async fn run(
                 last_ping = u64::try_from(now_ms()).unwrap_or(0).max(last_ping + 1);
                 heartbeat.sent(last_ping);
                 bump(&venue.counters.pings_sent);
-                let ping = match venue.id {
-                    ExchangeId::Binance => Message::Ping(last_ping.to_string().into_bytes()),
-                    _ => huobi::ping(last_ping),
-                };
-                Outbound::Frame(ping)
+                Outbound::Frame((server.ping)(last_ping))
             }
         };
         if !wait_stall(stall, kill).await {

@@ -175,3 +175,58 @@ async fn binance_shutdown_notice_parses_as_shutdown() {
     assert_eq!(sim.stats(ExchangeId::Binance).faults.shutdown_notices, 1);
     within(5, sim.shutdown()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_snapshots_answer_invalid_symbol_until_allowed_again() {
+    let sim = within(5, Simulator::start(common::config(ExchangeId::Binance))).await.unwrap();
+    let rest = sim.rest_url(ExchangeId::Binance);
+    let (btc, eth) = (Symbol::new("BTC", "USDT"), Symbol::new("ETH", "USDT"));
+    let faults = sim.faults(ExchangeId::Binance);
+    faults.refuse_snapshots(&eth, true);
+    let (status, _, body) = http_get(&rest, "/api/v3/depth?symbol=ETHUSDT&limit=5").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"code":-1121,"msg":"Invalid symbol."})
+    );
+    // Only that symbol.
+    let (status, _, _) = http_get(&rest, "/api/v3/depth?symbol=BTCUSDT&limit=5").await;
+    assert_eq!(status, 200);
+    // md-exchanges sees a refusal that is not worth retrying at once.
+    let client = Client::connect(&sim, ExchangeId::Binance, None).await;
+    let info = sim.symbols(ExchangeId::Binance).into_iter().find(|i| i.symbol == eth).unwrap();
+    let err = within(10, client.exchange.fetch_snapshot(&info)).await.unwrap_err();
+    assert!(matches!(err, SymbolError::Status { status: 400, .. }), "{err:?}");
+    // A rate limit comes first.
+    faults.snapshot_429(1);
+    assert_eq!(http_get(&rest, "/api/v3/depth?symbol=ETHUSDT").await.0, 429);
+    assert_eq!(http_get(&rest, "/api/v3/depth?symbol=ETHUSDT").await.0, 400);
+    faults.refuse_snapshots(&eth, false);
+    let (status, _, body) = http_get(&rest, "/api/v3/depth?symbol=ETHUSDT&limit=5").await;
+    assert_eq!(status, 200, "{body}");
+    let stats = sim.stats(ExchangeId::Binance);
+    assert_eq!(stats.snapshots_refused, 3);
+    assert_eq!(stats.snapshot_429s, 1);
+    assert_eq!(stats.snapshots_served, 2);
+    // The listing is not touched: refusing snapshots and delisting are separate switches.
+    assert!(sim.symbols(ExchangeId::Binance).iter().any(|i| i.symbol == eth));
+    assert!(sim.book(ExchangeId::Binance, &btc).is_some());
+    within(5, sim.shutdown()).await;
+
+    // HTX refuses the in-band `req` as it refuses a symbol it does not have.
+    let sim = within(5, Simulator::start(common::config(ExchangeId::Huobi))).await.unwrap();
+    let mut client = Client::connect(&sim, ExchangeId::Huobi, None).await;
+    sim.faults(ExchangeId::Huobi).refuse_snapshots(&eth, true);
+    let info = sim.symbols(ExchangeId::Huobi).into_iter().find(|i| i.symbol == eth).unwrap();
+    client.send(client.exchange.snapshot_request(&info).unwrap()).await;
+    assert!(client.read_until(5, |c| c.controls.iter().any(|x| matches!(x, Control::Rejected { .. }))).await);
+    assert!(
+        client.controls.contains(&Control::Rejected {
+            message: "bad-request: invalid symbol ethusdt (id ethusdt)".into()
+        }),
+        "{:?}",
+        client.controls
+    );
+    assert_eq!(sim.stats(ExchangeId::Huobi).snapshots_refused, 1);
+    within(5, sim.shutdown()).await;
+}

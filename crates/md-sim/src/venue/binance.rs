@@ -2,17 +2,98 @@
 //! diffs and `@trade` events, REST `exchangeInfo` and `depth`. Prices and sizes are strings
 //! with 8 decimals, as Binance writes them.
 
-use std::sync::atomic::Ordering;
-
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{json_str, levels_json, query_get, SeqStep, SimTrade};
+use super::{
+    json_str, levels_json, query_get, Heartbeat, Protocol, SeqStep, ServerHeartbeat, SimTrade, StartIds,
+};
 use crate::book::{Instrument, Levels, QTY_SCALE};
-use crate::http::HttpResponse;
+use crate::http::{parse_query, HttpResponse};
 use crate::hub::{now_ms, Outbound, Sub, SubKind, Venue};
 use crate::num::fixed;
+use crate::rng::SplitMix64;
 use crate::stats::bump;
+
+/// Binance spot's protocol.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Binance;
+
+impl Protocol for Binance {
+    fn ws_path(&self) -> &'static str {
+        "/stream"
+    }
+
+    fn native(&self, inst: &Instrument) -> String {
+        inst.upper()
+    }
+
+    fn start_ids(&self, rng: &mut SplitMix64) -> StartIds {
+        StartIds { seq: 1_000_000 + rng.below(1_000_000), trade: 100_000_000 }
+    }
+
+    fn seq_step(&self, rng: &mut SplitMix64) -> u64 {
+        // One event covers several update ids, U..=u.
+        rng.below(3) + 1
+    }
+
+    fn delta(
+        &self,
+        inst: &Instrument,
+        topic: &str,
+        bids: &Levels,
+        asks: &Levels,
+        seq: &SeqStep,
+        ts: i64,
+    ) -> Message {
+        delta(inst, topic, bids, asks, seq, ts)
+    }
+
+    fn trades_per_frame(&self) -> usize {
+        1
+    }
+
+    fn trades(&self, inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message {
+        // The generator hands over one trade at a time (`trades_per_frame`) and never none.
+        match trades.first() {
+            Some(t) => trade(inst, topic, t),
+            None => Message::Text(String::new()),
+        }
+    }
+
+    fn malformed(&self, inst: &Instrument) -> Vec<Message> {
+        malformed(inst)
+    }
+
+    fn shutdown_notice(&self) -> Option<Message> {
+        Some(shutdown_notice())
+    }
+
+    fn server_heartbeat(&self) -> Option<ServerHeartbeat> {
+        // Ping frames whose payload the client's pong echoes.
+        Some(ServerHeartbeat {
+            ping: |n| Message::Ping(n.to_string().into_bytes()),
+            close_after_unanswered: None,
+        })
+    }
+
+    fn url_subscriptions(&self, venue: &Venue, query: &str) -> Vec<Sub> {
+        // `/stream?streams=a/b`: subscribed from the URL, no message needed.
+        parse_query(query)
+            .into_iter()
+            .filter(|(k, _)| k == "streams")
+            .flat_map(|(_, v)| v.split('/').filter_map(|s| parse_stream(venue, s)).collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn on_text(&self, venue: &Venue, conn_id: u64, text: &str, _heartbeat: &mut Heartbeat) {
+        on_text(venue, conn_id, text);
+    }
+
+    fn rest(&self, venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
+        rest(venue, path, query)
+    }
+}
 
 /// Binance writes every price and size with 8 decimals.
 const DECIMALS: u32 = 8;
@@ -26,14 +107,7 @@ fn levels(inst: &Instrument, levels: &Levels) -> String {
 }
 
 /// `{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate",...}}`.
-pub(super) fn delta(
-    inst: &Instrument,
-    topic: &str,
-    bids: &Levels,
-    asks: &Levels,
-    seq: &SeqStep,
-    ts: i64,
-) -> Message {
+fn delta(inst: &Instrument, topic: &str, bids: &Levels, asks: &Levels, seq: &SeqStep, ts: i64) -> Message {
     Message::Text(format!(
         r#"{{"stream":{},"data":{{"e":"depthUpdate","E":{ts},"s":"{}","U":{},"u":{},"b":{},"a":{}}}}}"#,
         json_str(topic),
@@ -46,7 +120,7 @@ pub(super) fn delta(
 }
 
 /// `{"stream":"btcusdt@trade","data":{"e":"trade",...}}`; `m` is "buyer is maker".
-pub(super) fn trade(inst: &Instrument, topic: &str, t: &SimTrade) -> Message {
+fn trade(inst: &Instrument, topic: &str, t: &SimTrade) -> Message {
     Message::Text(format!(
         r#"{{"stream":{},"data":{{"e":"trade","E":{},"s":"{}","t":{},"p":"{}","q":"{}","T":{},"m":{},"M":true}}}}"#,
         json_str(topic),
@@ -61,12 +135,12 @@ pub(super) fn trade(inst: &Instrument, topic: &str, t: &SimTrade) -> Message {
 }
 
 /// A frame cut short in the middle of its JSON.
-pub(super) fn malformed(inst: &Instrument) -> Vec<Message> {
+fn malformed(inst: &Instrument) -> Vec<Message> {
     vec![Message::Text(format!(r#"{{"stream":"{}@trade","data":{{"e":"trade","E":"#, inst.lower()))]
 }
 
 /// The `serverShutdown` notice of a combined-stream connection.
-pub(crate) fn shutdown_notice() -> Message {
+fn shutdown_notice() -> Message {
     Message::Text(format!(
         r#"{{"stream":"!serverShutdown","data":{{"e":"serverShutdown","E":{}}}}}"#,
         now_ms()
@@ -74,7 +148,7 @@ pub(crate) fn shutdown_notice() -> Message {
 }
 
 /// The subscription a stream name asks for, if the simulator has it.
-pub(crate) fn parse_stream(venue: &Venue, stream: &str) -> Option<Sub> {
+fn parse_stream(venue: &Venue, stream: &str) -> Option<Sub> {
     let (market, kind) = stream.split_once('@')?;
     if market.bytes().any(|b| b.is_ascii_uppercase()) {
         // Binance stream names are lower case.
@@ -89,18 +163,6 @@ pub(crate) fn parse_stream(venue: &Venue, stream: &str) -> Option<Sub> {
     Some(Sub { sym, kind, topic: stream.to_owned() })
 }
 
-/// Adds subscriptions to a connection, skipping ones it already has.
-pub(crate) fn add_subs(venue: &Venue, conn_id: u64, subs: Vec<Sub>) {
-    let mut hub = venue.lock();
-    if let Some(conn) = hub.conns.get_mut(&conn_id) {
-        for sub in subs {
-            if !conn.subs.contains(&sub) {
-                conn.subs.push(sub);
-            }
-        }
-    }
-}
-
 fn reply(venue: &Venue, conn_id: u64, text: String) {
     let mut hub = venue.lock();
     venue.send(&mut hub.conns, conn_id, Outbound::Frame(Message::Text(text)));
@@ -111,7 +173,7 @@ fn error(venue: &Venue, conn_id: u64, code: i64, msg: &str, id: &Value) {
 }
 
 /// `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`; anything else is answered with an error.
-pub(super) fn on_text(venue: &Venue, conn_id: u64, text: &str) {
+fn on_text(venue: &Venue, conn_id: u64, text: &str) {
     let Ok(request) = serde_json::from_str::<Value>(text) else {
         error(venue, conn_id, 3, "Invalid JSON: expected value", &Value::Null);
         return;
@@ -129,13 +191,16 @@ pub(super) fn on_text(venue: &Venue, conn_id: u64, text: &str) {
             let subs: Option<Vec<Sub>> = params.iter().map(|s| parse_stream(venue, s)).collect();
             match subs {
                 Some(subs) if !subs.is_empty() => {
-                    add_subs(venue, conn_id, subs);
+                    venue.add_subs(conn_id, subs);
                     reply(venue, conn_id, format!(r#"{{"result":null,"id":{id}}}"#));
                 }
                 _ => error(venue, conn_id, 2, "Invalid request: unknown stream", &id),
             }
         }
         "UNSUBSCRIBE" => {
+            // Binance answers `{"result":null,"id":N}` also for streams the connection did not
+            // have: unsubscribing is idempotent there.
+            bump(&venue.counters.unsubscribe_messages);
             let mut hub = venue.lock();
             if let Some(conn) = hub.conns.get_mut(&conn_id) {
                 conn.subs.retain(|s| !params.contains(&s.topic.as_str()));
@@ -158,13 +223,12 @@ pub(super) fn on_text(venue: &Venue, conn_id: u64, text: &str) {
 }
 
 /// `exchangeInfo` and `depth`.
-pub(super) fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
+fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
     match path {
         "/api/v3/exchangeInfo" => {
             let symbols: Vec<Value> = venue
-                .instruments
-                .iter()
-                .map(|inst| {
+                .listed()
+                .map(|(_, inst)| {
                     serde_json::json!({
                         "symbol": inst.upper(), "status": "TRADING",
                         "baseAsset": inst.base, "quoteAsset": inst.quote,
@@ -180,7 +244,7 @@ pub(super) fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> Htt
 
 /// `GET /api/v3/depth?symbol=BTCUSDT&limit=N`: the top N levels at the current update id.
 fn depth(venue: &Venue, query: &[(String, String)]) -> HttpResponse {
-    if take_429(venue) {
+    if venue.take_429() {
         return HttpResponse::new(
             429,
             r#"{"code":-1003,"msg":"Too many requests; current limit is 6000 request weight per 1 MINUTE."}"#
@@ -192,9 +256,12 @@ fn depth(venue: &Venue, query: &[(String, String)]) -> HttpResponse {
         // REST symbols are upper case.
         (!s.bytes().any(|b| b.is_ascii_lowercase())).then(|| venue.find_native(s))?
     });
-    let Some(sym) = sym else {
-        return HttpResponse::new(400, r#"{"code":-1121,"msg":"Invalid symbol."}"#.into());
-    };
+    let invalid = || HttpResponse::new(400, r#"{"code":-1121,"msg":"Invalid symbol."}"#.into());
+    let Some(sym) = sym else { return invalid() };
+    if venue.take_refusal(&venue.lock(), sym) {
+        // As Binance answers for a symbol it no longer has.
+        return invalid();
+    }
     let limit = match query_get(query, "limit").map(str::parse::<usize>) {
         None => 100,
         Some(Ok(n)) if (1..=5000).contains(&n) => n,
@@ -217,14 +284,4 @@ fn depth(venue: &Venue, query: &[(String, String)]) -> HttpResponse {
     drop(hub);
     bump(&venue.counters.snapshots_served);
     HttpResponse::ok(body)
-}
-
-/// Whether this snapshot request is one the 429 fault refuses (and counts it).
-pub(crate) fn take_429(venue: &Venue) -> bool {
-    let taken =
-        venue.snapshot_429.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
-    if taken {
-        bump(&venue.counters.snapshot_429s);
-    }
-    taken
 }

@@ -5,12 +5,71 @@
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{json_str, levels_json, query_get, SeqStep, SimTrade};
+use md_core::TradeId;
+
+use super::{json_str, levels_json, query_get, Heartbeat, Protocol, SeqStep, SimTrade, StartIds};
 use crate::book::{BookSide, Instrument, Levels, QTY_SCALE};
 use crate::http::HttpResponse;
 use crate::hub::{now_ms, Hub, Outbound, Sub, SubKind, Venue};
 use crate::num::plain;
+use crate::rng::SplitMix64;
 use crate::stats::bump;
+
+/// Bybit v5 spot's protocol. The client pings (`op:ping`); the server never does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bybit;
+
+impl Protocol for Bybit {
+    fn ws_path(&self) -> &'static str {
+        "/v5/public/spot"
+    }
+
+    fn native(&self, inst: &Instrument) -> String {
+        inst.upper()
+    }
+
+    fn start_ids(&self, rng: &mut SplitMix64) -> StartIds {
+        StartIds { seq: 100_000 + rng.below(100_000), trade: 1 }
+    }
+
+    fn seq_step(&self, _rng: &mut SplitMix64) -> u64 {
+        // `u` + 1 per message.
+        1
+    }
+
+    fn delta(
+        &self,
+        inst: &Instrument,
+        topic: &str,
+        bids: &Levels,
+        asks: &Levels,
+        seq: &SeqStep,
+        ts: i64,
+    ) -> Message {
+        book_frame(inst, topic, "delta", (bids, asks), seq.last, seq.cross, ts)
+    }
+
+    fn trades(&self, inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message {
+        trades_frame(inst, topic, trades)
+    }
+
+    fn trade_id(&self, trade: &SimTrade) -> TradeId {
+        // Spot trade ids are numeric strings; the client keeps them as text.
+        TradeId::from_text(&trade_id_text(trade.id))
+    }
+
+    fn malformed(&self, inst: &Instrument) -> Vec<Message> {
+        malformed(inst)
+    }
+
+    fn on_text(&self, venue: &Venue, conn_id: u64, text: &str, _heartbeat: &mut Heartbeat) {
+        on_text(venue, conn_id, text);
+    }
+
+    fn rest(&self, venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
+        rest(venue, path, query)
+    }
+}
 
 /// Bybit spot refuses a subscribe request naming more than this many topics.
 pub(crate) const MAX_ARGS: usize = 10;
@@ -48,25 +107,13 @@ fn book_frame(
     ))
 }
 
-/// `{"topic":"orderbook.50.BTCUSDT","ts":..,"type":"delta","data":{..,"u":u,"seq":n},"cts":..}`.
-pub(super) fn delta(
-    inst: &Instrument,
-    topic: &str,
-    bids: &Levels,
-    asks: &Levels,
-    seq: &SeqStep,
-    ts: i64,
-) -> Message {
-    book_frame(inst, topic, "delta", (bids, asks), seq.last, seq.cross, ts)
-}
-
 /// Spot trade ids are numeric strings like `2290000000090712222`.
-pub(super) fn trade_id_text(id: u64) -> String {
+fn trade_id_text(id: u64) -> String {
     format!("{}", 2_290_000_000_000_000_000_u64 + id)
 }
 
 /// `{"topic":"publicTrade.BTCUSDT","ts":..,"type":"snapshot","data":[{"i":..,"T":..,...}]}`.
-pub(super) fn trades(inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message {
+fn trades_frame(inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message {
     let ts = trades.iter().map(|t| t.ts).max().unwrap_or_else(now_ms);
     let data: Vec<String> = trades
         .iter()
@@ -91,7 +138,7 @@ pub(super) fn trades(inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Mes
 }
 
 /// A trade message cut short.
-pub(super) fn malformed(inst: &Instrument) -> Vec<Message> {
+fn malformed(inst: &Instrument) -> Vec<Message> {
     vec![Message::Text(format!(
         r#"{{"topic":"publicTrade.{}","ts":1,"type":"snapshot","data":[{{"i":"#,
         inst.upper()
@@ -174,7 +221,7 @@ fn subscribe(venue: &Venue, hub: &mut Hub, conn_id: u64, args: &[&str], req_id: 
 }
 
 /// `subscribe`, `unsubscribe`, `ping`; anything else is refused.
-pub(super) fn on_text(venue: &Venue, conn_id: u64, text: &str) {
+fn on_text(venue: &Venue, conn_id: u64, text: &str) {
     let request = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
     let op = request.get("op").and_then(Value::as_str).unwrap_or_default();
     let req_id = request.get("req_id");
@@ -187,10 +234,13 @@ pub(super) fn on_text(venue: &Venue, conn_id: u64, text: &str) {
     let text = match op {
         "subscribe" => return subscribe(venue, &mut hub, conn_id, &args, req_id),
         "unsubscribe" => {
+            bump(&venue.counters.unsubscribe_messages);
             if let Some(conn) = hub.conns.get_mut(&conn_id) {
                 conn.subs.retain(|s| !args.contains(&s.topic.as_str()));
             }
-            ack(&hub, conn_id, true, "", req_id, "unsubscribe")
+            // Spot acks echo the op in `ret_msg`, as its subscribe ack does (wire-formats.md
+            // §2.2 documents no unsubscribe ack; a spot capture quoted elsewhere shows this).
+            ack(&hub, conn_id, true, "unsubscribe", req_id, "unsubscribe")
         }
         "ping" => {
             bump(&venue.counters.client_pings_received);
@@ -202,7 +252,7 @@ pub(super) fn on_text(venue: &Venue, conn_id: u64, text: &str) {
 }
 
 /// `GET /v5/market/instruments-info?category=spot[&limit=][&cursor=]`, [`PAGE_SIZE`] rows a page.
-pub(super) fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
+fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
     if path != "/v5/market/instruments-info" {
         return HttpResponse::new(404, r#"{"retCode":10404,"retMsg":"Not found"}"#.into());
     }
@@ -228,8 +278,10 @@ pub(super) fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> Htt
             r#"{"retCode":10001,"retMsg":"params error: cursor is invalid","result":{}}"#.into(),
         );
     }
-    let list: Vec<Value> = venue
-        .instruments
+    // Pages of what is listed at this request: a listing change between pages shifts them,
+    // as it can on a real venue.
+    let listed: Vec<&Instrument> = venue.listed().map(|(_, inst)| inst).collect();
+    let list: Vec<Value> = listed
         .iter()
         .skip(start)
         .take(limit)
@@ -241,7 +293,7 @@ pub(super) fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> Htt
         })
         .collect();
     let end = start + list.len();
-    let next = if end < venue.instruments.len() { format!("page%3D{end}") } else { String::new() };
+    let next = if end < listed.len() { format!("page%3D{end}") } else { String::new() };
     let body = serde_json::json!({
         "retCode": 0, "retMsg": "OK",
         "result": { "category": "spot", "list": list, "nextPageCursor": next },

@@ -4,27 +4,99 @@
 //! `trade.detail`. Prices and sizes are bare JSON numbers, exponent form below 0.001.
 
 use std::io::Write;
+use std::time::Duration;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{json_str, levels_json, Heartbeat, SeqStep, SimTrade};
+use super::{json_str, levels_json, Heartbeat, Protocol, SeqStep, ServerHeartbeat, SimTrade, StartIds};
 use crate::book::{BookSide, Instrument, Levels, QTY_SCALE};
 use crate::http::HttpResponse;
-use crate::hub::{now_ms, Hub, Outbound, Sub, SubKind, Venue};
+use crate::hub::{now_ms, Hub, Outbound, Sub, SubKind, SymState, Venue};
 use crate::num::htx;
+use crate::rng::SplitMix64;
 use crate::stats::bump;
 
+/// HTX spot's protocol.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Huobi;
+
+impl Protocol for Huobi {
+    fn ws_path(&self) -> &'static str {
+        "/ws"
+    }
+
+    fn accepts_path(&self, path: &str) -> bool {
+        // `/feed` carries the mbp topics on the real venue; the simulator serves both alike.
+        path == "/ws" || path == "/feed"
+    }
+
+    fn native(&self, inst: &Instrument) -> String {
+        inst.lower()
+    }
+
+    fn start_ids(&self, rng: &mut SplitMix64) -> StartIds {
+        StartIds { seq: 100_000_000_000 + rng.below(1_000_000_000), trade: 100_000_000_000 }
+    }
+
+    fn seq_step(&self, rng: &mut SplitMix64) -> u64 {
+        // `seqNum` jumps; `prevSeqNum` links.
+        rng.below(50) + 1
+    }
+
+    fn delta(
+        &self,
+        inst: &Instrument,
+        topic: &str,
+        bids: &Levels,
+        asks: &Levels,
+        seq: &SeqStep,
+        ts: i64,
+    ) -> Message {
+        delta(inst, topic, bids, asks, seq, ts)
+    }
+
+    fn trades(&self, inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message {
+        trades_frame(inst, topic, trades)
+    }
+
+    fn image_period(&self) -> Option<Duration> {
+        // HTX pushes `depth.step0` images about once a second.
+        Some(Duration::from_secs(1))
+    }
+
+    fn image(&self, inst: &Instrument, topic: &str, state: &SymState) -> Option<Message> {
+        Some(image(inst, topic, state))
+    }
+
+    fn malformed(&self, inst: &Instrument) -> Vec<Message> {
+        malformed(inst)
+    }
+
+    fn server_heartbeat(&self) -> Option<ServerHeartbeat> {
+        // `{"ping":n}`; HTX closes a connection after two consecutive unanswered pings.
+        Some(ServerHeartbeat { ping, close_after_unanswered: Some(2) })
+    }
+
+    fn on_text(&self, venue: &Venue, conn_id: u64, text: &str, heartbeat: &mut Heartbeat) {
+        on_text(venue, conn_id, text, heartbeat);
+    }
+
+    fn rest(&self, venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
+        rest(venue, path, query)
+    }
+}
+
 /// Levels of a `depth.step0` image.
-pub(crate) const STEP0_LEVELS: usize = 150;
+const STEP0_LEVELS: usize = 150;
 
 /// Book sizes HTX offers for `mbp.N`.
 const MBP_LEVELS: [usize; 3] = [5, 20, 150];
 
 /// Gzip-compresses a message into a binary frame, as HTX sends everything.
-pub(crate) fn gzip_frame(json: &str) -> Message {
+fn gzip_frame(json: &str) -> Message {
     let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 2 + 32), Compression::fast());
     // Writing to a Vec cannot fail.
     let bytes = encoder.write_all(json.as_bytes()).and_then(|()| encoder.finish()).unwrap_or_default();
@@ -36,14 +108,7 @@ fn levels(inst: &Instrument, levels: &Levels) -> String {
 }
 
 /// `{"ch":"market.btcusdt.mbp.150","ts":..,"tick":{"seqNum":s,"prevSeqNum":p,"bids":..,"asks":..}}`.
-pub(super) fn delta(
-    inst: &Instrument,
-    topic: &str,
-    bids: &Levels,
-    asks: &Levels,
-    seq: &SeqStep,
-    ts: i64,
-) -> Message {
+fn delta(inst: &Instrument, topic: &str, bids: &Levels, asks: &Levels, seq: &SeqStep, ts: i64) -> Message {
     gzip_frame(&format!(
         r#"{{"ch":{},"ts":{ts},"tick":{{"seqNum":{},"prevSeqNum":{},"bids":{},"asks":{}}}}}"#,
         json_str(topic),
@@ -56,7 +121,7 @@ pub(super) fn delta(
 
 /// `{"ch":"market.btcusdt.trade.detail","ts":..,"tick":{"id":..,"ts":..,"data":[..]}}`; the
 /// legacy `id` is a 27-digit integer (beyond u64), `tradeId` the real id.
-pub(super) fn trades(inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message {
+fn trades_frame(inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message {
     let ts = trades.iter().map(|t| t.ts).max().unwrap_or_else(now_ms);
     let data: Vec<String> = trades
         .iter()
@@ -83,8 +148,7 @@ pub(super) fn trades(inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Mes
 }
 
 /// A `depth.step0` image of the current book (`version` is the current `seqNum`).
-pub(crate) fn image(inst: &Instrument, topic: &str, hub: &Hub, sym: usize) -> Message {
-    let state = &hub.syms[sym];
+fn image(inst: &Instrument, topic: &str, state: &SymState) -> Message {
     let ts = now_ms();
     gzip_frame(&format!(
         r#"{{"ch":{},"ts":{},"tick":{{"bids":{},"asks":{},"version":{},"ts":{ts}}}}}"#,
@@ -97,12 +161,12 @@ pub(crate) fn image(inst: &Instrument, topic: &str, hub: &Hub, sym: usize) -> Me
 }
 
 /// `{"ping":n}`.
-pub(crate) fn ping(value: u64) -> Message {
+fn ping(value: u64) -> Message {
     gzip_frame(&format!(r#"{{"ping":{value}}}"#))
 }
 
 /// A gzip frame of cut-short JSON, and a gzip frame whose deflate data is damaged.
-pub(super) fn malformed(inst: &Instrument) -> Vec<Message> {
+fn malformed(inst: &Instrument) -> Vec<Message> {
     let cut = gzip_frame(&format!(r#"{{"ch":"market.{}.trade.detail","ts":"#, inst.lower()));
     let mut corrupt = match gzip_frame(r#"{"ping":1}"#) {
         Message::Binary(bytes) => bytes,
@@ -173,7 +237,7 @@ fn sub(venue: &Venue, hub: &mut Hub, conn_id: u64, topic: &str, id: Option<&Valu
     }
     conn.subs.push(sub.clone());
     if sub.kind == SubKind::Image {
-        let frame = image(&venue.instruments[sub.sym], topic, hub, sub.sym);
+        let frame = image(&venue.instruments[sub.sym], topic, &hub.syms[sub.sym]);
         venue.send(&mut hub.conns, conn_id, Outbound::Frame(frame));
     }
 }
@@ -189,10 +253,15 @@ fn req(venue: &Venue, hub: &mut Hub, conn_id: u64, topic: &str, id: Option<&Valu
     let Some((sym, n)) = book else {
         return send_text(venue, hub, conn_id, &error_text(id, &format!("invalid topic {topic}")));
     };
-    if super::binance::take_429(venue) {
+    if venue.take_429() {
         return send_text(venue, hub, conn_id, &error_text(id, "429 too many request"));
     }
     let inst = &venue.instruments[sym];
+    if venue.take_refusal(hub, sym) {
+        // As HTX answers for a symbol it does not have.
+        let msg = format!("invalid symbol {}", inst.lower());
+        return send_text(venue, hub, conn_id, &error_text(id, &msg));
+    }
     let state = &hub.syms[sym];
     let text = format!(
         r#"{{{}"status":"ok","ts":{},"rep":{},"data":{{"seqNum":{},"bids":{},"asks":{}}}}}"#,
@@ -207,8 +276,23 @@ fn req(venue: &Venue, hub: &mut Hub, conn_id: u64, topic: &str, id: Option<&Valu
     bump(&venue.counters.snapshots_served);
 }
 
+/// `{"unsub":..}` → `{"id":..,"status":"ok","unsubbed":..,"ts":..}`; a topic the connection
+/// does not have is refused as HTX refuses it (`unsub with not subbed topic`).
+fn unsub(venue: &Venue, hub: &mut Hub, conn_id: u64, topic: &str, id: Option<&Value>) {
+    bump(&venue.counters.unsubscribe_messages);
+    let Some(conn) = hub.conns.get_mut(&conn_id) else { return };
+    let before = conn.subs.len();
+    conn.subs.retain(|s| s.topic != topic);
+    let text = if conn.subs.len() < before {
+        format!(r#"{{{}"status":"ok","unsubbed":{},"ts":{}}}"#, id_field(id), json_str(topic), now_ms())
+    } else {
+        error_text(id, "unsub with not subbed topic")
+    };
+    send_text(venue, hub, conn_id, &text);
+}
+
 /// `pong`, `ping`, `sub`, `unsub`, `req`; anything else is answered with an error.
-pub(super) fn on_text(venue: &Venue, conn_id: u64, text: &str, heartbeat: &mut Heartbeat) {
+fn on_text(venue: &Venue, conn_id: u64, text: &str, heartbeat: &mut Heartbeat) {
     let request = serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
     if let Some(pong) = request.get("pong").and_then(Value::as_u64) {
         if heartbeat.answered(pong) {
@@ -229,18 +313,13 @@ pub(super) fn on_text(venue: &Venue, conn_id: u64, text: &str, heartbeat: &mut H
         return req(venue, &mut hub, conn_id, topic, id);
     }
     if let Some(topic) = request.get("unsub").and_then(Value::as_str) {
-        if let Some(conn) = hub.conns.get_mut(&conn_id) {
-            conn.subs.retain(|s| s.topic != topic);
-        }
-        let text =
-            format!(r#"{{{}"status":"ok","unsubbed":{},"ts":{}}}"#, id_field(id), json_str(topic), now_ms());
-        return send_text(venue, &mut hub, conn_id, &text);
+        return unsub(venue, &mut hub, conn_id, topic, id);
     }
     send_text(venue, &mut hub, conn_id, &error_text(id, "not json string"));
 }
 
 /// `GET /v1/common/symbols`.
-pub(super) fn rest(venue: &Venue, path: &str, _query: &[(String, String)]) -> HttpResponse {
+fn rest(venue: &Venue, path: &str, _query: &[(String, String)]) -> HttpResponse {
     if path != "/v1/common/symbols" {
         return HttpResponse::new(
             404,
@@ -248,9 +327,8 @@ pub(super) fn rest(venue: &Venue, path: &str, _query: &[(String, String)]) -> Ht
         );
     }
     let data: Vec<Value> = venue
-        .instruments
-        .iter()
-        .map(|inst| {
+        .listed()
+        .map(|(_, inst)| {
             serde_json::json!({
                 "base-currency": inst.base.to_ascii_lowercase(),
                 "quote-currency": inst.quote.to_ascii_lowercase(),

@@ -1,18 +1,143 @@
-//! The venue protocols: frame encoding, client message handling and REST routes, one module
-//! per venue, dispatched on [`ExchangeId`].
+//! The venue protocols: one module per venue, each a [`Protocol`] implementation, and
+//! [`protocol`], the one place that maps an [`ExchangeId`] to its protocol.
+//!
+//! Nothing outside this module matches on a venue id: a [`Venue`] holds its protocol, and a
+//! venue without a module here is refused by [`crate::SimConfig::validate`] instead of being
+//! served another venue's protocol.
 
 pub(crate) mod binance;
 pub(crate) mod bybit;
 pub(crate) mod huobi;
 
 use std::collections::VecDeque;
+use std::fmt::Debug;
+use std::time::Duration;
 
 use md_core::{ExchangeId, TradeId};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::book::{Instrument, Levels};
 use crate::http::HttpResponse;
-use crate::hub::{SymState, Venue};
+use crate::hub::{Sub, SymState, Venue};
+use crate::rng::SplitMix64;
+
+/// Everything one venue does its own way: paths, numbering, frames, client messages, REST
+/// routes and heartbeats. The generator, the connection tasks and the REST responder are
+/// generic and ask the venue's protocol at each of these points.
+pub(crate) trait Protocol: Send + Sync + Debug {
+    /// The path of the venue's WebSocket URL ([`crate::Simulator::ws_url`]).
+    fn ws_path(&self) -> &'static str;
+
+    /// Whether a WebSocket request path is one the venue serves (the handshake of any other
+    /// is refused with 404).
+    fn accepts_path(&self, path: &str) -> bool {
+        path == self.ws_path()
+    }
+
+    /// The instrument's name as the venue's listing spells it (`BTCUSDT`, `btcusdt`).
+    fn native(&self, inst: &Instrument) -> String;
+
+    /// An instrument's first book sequence id and first trade id, in the ranges the venue's
+    /// real ids have (so that clients see plausible magnitudes).
+    fn start_ids(&self, rng: &mut SplitMix64) -> StartIds;
+
+    /// How far the book sequence advances with one update: Binance covers several update
+    /// ids per event (`U..=u`), Bybit counts `u + 1`, HTX's `seqNum` jumps.
+    fn seq_step(&self, rng: &mut SplitMix64) -> u64;
+
+    /// A book incremental for one topic.
+    fn delta(
+        &self,
+        inst: &Instrument,
+        topic: &str,
+        bids: &Levels,
+        asks: &Levels,
+        seq: &SeqStep,
+        ts: i64,
+    ) -> Message;
+
+    /// At most this many trades go in one message (Binance sends one event per trade).
+    fn trades_per_frame(&self) -> usize {
+        usize::MAX
+    }
+
+    /// The message carrying these trades (at most [`Protocol::trades_per_frame`], at least one).
+    fn trades(&self, inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message;
+
+    /// The id the venue's client parser reads from a trade.
+    fn trade_id(&self, trade: &SimTrade) -> TradeId {
+        TradeId::Number(trade.id)
+    }
+
+    /// How often the venue pushes full images to [`crate::hub::SubKind::Image`] subscribers
+    /// (HTX `depth.step0`); `None` for a venue without such topics.
+    fn image_period(&self) -> Option<Duration> {
+        None
+    }
+
+    /// A full image of the instrument's current book for an image topic.
+    fn image(&self, _inst: &Instrument, _topic: &str, _state: &SymState) -> Option<Message> {
+        None
+    }
+
+    /// Frames the venue's client parser must refuse without losing the stream.
+    fn malformed(&self, inst: &Instrument) -> Vec<Message>;
+
+    /// The notice the venue sends before it closes a connection for maintenance (Binance
+    /// `serverShutdown`); `None` for a venue that has none.
+    fn shutdown_notice(&self) -> Option<Message> {
+        None
+    }
+
+    /// Whether and how the server pings its clients; `None`: the client pings (Bybit).
+    fn server_heartbeat(&self) -> Option<ServerHeartbeat> {
+        None
+    }
+
+    /// Subscriptions named by the query of the WebSocket URL (Binance `?streams=a/b`).
+    fn url_subscriptions(&self, _venue: &Venue, _query: &str) -> Vec<Sub> {
+        Vec::new()
+    }
+
+    /// Handles one text message from a client (subscribe, unsubscribe, heartbeats, requests).
+    fn on_text(&self, venue: &Venue, conn_id: u64, text: &str, heartbeat: &mut Heartbeat);
+
+    /// Answers one REST GET.
+    fn rest(&self, venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse;
+}
+
+/// The protocol md-sim speaks for a venue, or `None` for a venue it does not simulate.
+///
+/// The only place a venue id picks behaviour: a new [`ExchangeId`] has no protocol until a
+/// module for it is added here, so it is refused rather than served another venue's frames.
+pub(crate) fn protocol(id: ExchangeId) -> Option<&'static dyn Protocol> {
+    match id {
+        ExchangeId::Binance => Some(&binance::Binance),
+        ExchangeId::Bybit => Some(&bybit::Bybit),
+        ExchangeId::Huobi => Some(&huobi::Huobi),
+        // Bitstamp, Custom and whatever comes next: no simulator yet.
+        _ => None,
+    }
+}
+
+/// An instrument's first ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StartIds {
+    /// The book sequence before the first update (Binance update id, Bybit `u`, HTX `seqNum`).
+    pub seq: u64,
+    /// The first trade's id.
+    pub trade: u64,
+}
+
+/// How a venue's server pings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServerHeartbeat {
+    /// The ping carrying this payload (unique per connection, echoed by the client).
+    pub ping: fn(u64) -> Message,
+    /// The server closes a connection once this many consecutive pings went unanswered
+    /// (HTX: 2); `None`: it never does (Binance's one-minute rule is not simulated).
+    pub close_after_unanswered: Option<u32>,
+}
 
 /// Where one update sits in the venue's sequence.
 #[derive(Debug, Clone, Copy, Default)]
@@ -76,103 +201,12 @@ impl Heartbeat {
     }
 }
 
-/// Advances an instrument's sequence for one update, the way the venue numbers it.
-pub(crate) fn advance_seq(id: ExchangeId, sym: &mut SymState) -> SeqStep {
+/// Advances an instrument's sequence for one update, the way its venue numbers it.
+pub(crate) fn advance_seq(protocol: &dyn Protocol, sym: &mut SymState) -> SeqStep {
     let prev = sym.seq;
-    let step = match id {
-        // Binance: one event covers several update ids, U..=u.
-        ExchangeId::Binance => sym.book_rng.below(3) + 1,
-        // Bybit: u + 1 per message.
-        ExchangeId::Bybit => 1,
-        // HTX: seqNum jumps, prevSeqNum links.
-        _ => sym.book_rng.below(50) + 1,
-    };
-    sym.seq += step;
+    sym.seq += protocol.seq_step(&mut sym.book_rng);
     sym.cross_seq += sym.book_rng.below(20) + 1;
     SeqStep { first: prev + 1, last: sym.seq, prev, cross: sym.cross_seq }
-}
-
-/// An incremental for one topic.
-pub(crate) fn delta_frame(
-    id: ExchangeId,
-    inst: &Instrument,
-    topic: &str,
-    bids: &Levels,
-    asks: &Levels,
-    seq: &SeqStep,
-    ts: i64,
-) -> Message {
-    match id {
-        ExchangeId::Binance => binance::delta(inst, topic, bids, asks, seq, ts),
-        ExchangeId::Bybit => bybit::delta(inst, topic, bids, asks, seq, ts),
-        _ => huobi::delta(inst, topic, bids, asks, seq, ts),
-    }
-}
-
-/// The messages carrying these trades (Binance sends one event per trade).
-pub(crate) fn trade_frames(
-    id: ExchangeId,
-    inst: &Instrument,
-    topic: &str,
-    trades: &[SimTrade],
-) -> Vec<Message> {
-    match id {
-        ExchangeId::Binance => trades.iter().map(|t| binance::trade(inst, topic, t)).collect(),
-        ExchangeId::Bybit => vec![bybit::trades(inst, topic, trades)],
-        _ => vec![huobi::trades(inst, topic, trades)],
-    }
-}
-
-/// The id a client's parser reads from a trade.
-pub(crate) fn trade_id(id: ExchangeId, trade: &SimTrade) -> TradeId {
-    match id {
-        ExchangeId::Bybit => TradeId::from_text(&bybit::trade_id_text(trade.id)),
-        _ => TradeId::Number(trade.id),
-    }
-}
-
-/// Handles one text message from a client.
-pub(crate) fn on_text(venue: &Venue, conn_id: u64, text: &str, heartbeat: &mut Heartbeat) {
-    match venue.id {
-        ExchangeId::Binance => binance::on_text(venue, conn_id, text),
-        ExchangeId::Bybit => bybit::on_text(venue, conn_id, text),
-        _ => huobi::on_text(venue, conn_id, text, heartbeat),
-    }
-}
-
-/// Frames a client's parser must refuse without losing the stream.
-pub(crate) fn malformed(id: ExchangeId, inst: &Instrument) -> Vec<Message> {
-    match id {
-        ExchangeId::Binance => binance::malformed(inst),
-        ExchangeId::Bybit => bybit::malformed(inst),
-        _ => huobi::malformed(inst),
-    }
-}
-
-/// The WebSocket path of a venue's URL.
-pub(crate) fn ws_path(id: ExchangeId) -> &'static str {
-    match id {
-        ExchangeId::Binance => "/stream",
-        ExchangeId::Bybit => "/v5/public/spot",
-        _ => "/ws",
-    }
-}
-
-/// Whether a WebSocket request path is one the venue serves.
-pub(crate) fn path_ok(id: ExchangeId, path: &str) -> bool {
-    match id {
-        ExchangeId::Huobi => path == "/ws" || path == "/feed",
-        _ => path == ws_path(id),
-    }
-}
-
-/// Answers one REST request.
-pub(crate) fn rest(venue: &Venue, path: &str, query: &[(String, String)]) -> HttpResponse {
-    match venue.id {
-        ExchangeId::Binance => binance::rest(venue, path, query),
-        ExchangeId::Bybit => bybit::rest(venue, path, query),
-        _ => huobi::rest(venue, path, query),
-    }
 }
 
 /// `[[p,q],...]` with each number written by `price` and `qty`.

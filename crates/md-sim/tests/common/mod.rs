@@ -79,6 +79,8 @@ pub struct Client {
     pub book_errors: Vec<(Symbol, BookError)>,
     pub data_frames: usize,
     pub packets: usize,
+    /// Packets per symbol (trades, snapshots and deltas).
+    pub packets_by_symbol: HashMap<Symbol, usize>,
     /// Answer HTX pings (the parser's `Control::Reply`).
     pub answer_pings: bool,
     pub closed: bool,
@@ -87,8 +89,18 @@ pub struct Client {
 impl Client {
     /// Connects to `url` (default: the venue's URL) using the sim's listing.
     pub async fn connect(sim: &Simulator, id: ExchangeId, url: Option<String>) -> Client {
+        Self::connect_with(sim, id, url, sim.symbols(id)).await
+    }
+
+    /// Connects knowing the instruments `infos` (e.g. [`Simulator::all_symbols`], to parse
+    /// instruments that are not listed).
+    pub async fn connect_with(
+        sim: &Simulator,
+        id: ExchangeId,
+        url: Option<String>,
+        infos: Vec<SymbolInfo>,
+    ) -> Client {
         let exchange = exchange(sim, id);
-        let infos = sim.symbols(id);
         let parser = exchange.parser(Arc::new(Symbols::new(infos.clone())));
         let url = url.unwrap_or_else(|| exchange.listener().ws_url(&Channel::ALL));
         let (ws, _) = within(5, tokio_tungstenite::connect_async(url)).await.unwrap();
@@ -107,6 +119,7 @@ impl Client {
             book_errors: Vec::new(),
             data_frames: 0,
             packets: 0,
+            packets_by_symbol: HashMap::new(),
             answer_pings: true,
             closed: false,
         }
@@ -129,6 +142,16 @@ impl Client {
         }
     }
 
+    /// Sends md-exchanges' unsubscribe messages for `topics`; returns how many were sent.
+    pub async fn unsubscribe(&mut self, topics: &[String]) -> usize {
+        let messages = self.exchange.listener().unsubscribe_messages(topics);
+        let n = messages.len();
+        for message in messages {
+            self.send(message).await;
+        }
+        n
+    }
+
     /// Parses and applies one frame.
     pub async fn handle(&mut self, message: &Message) -> Result<Control, String> {
         let mut out: Vec<DataPacket> = Vec::new();
@@ -149,6 +172,7 @@ impl Client {
         self.packets += out.len();
         for packet in out {
             let symbol = packet.symbol.clone();
+            *self.packets_by_symbol.entry(symbol.clone()).or_default() += 1;
             let Some(book) = self.books.get_mut(&symbol) else {
                 panic!("packet for unknown symbol {symbol}")
             };
@@ -228,6 +252,26 @@ impl Client {
         true
     }
 
+    /// Packets seen for one symbol.
+    pub fn packets_for(&self, symbol: &Symbol) -> usize {
+        self.packets_by_symbol.get(symbol).copied().unwrap_or(0)
+    }
+
+    /// Confirmations (`Control::Subscribed`) seen: subscribe and unsubscribe acks alike.
+    pub fn acks(&self) -> usize {
+        self.controls.iter().filter(|c| matches!(c, Control::Subscribed { .. })).count()
+    }
+
+    /// The topics md-exchanges' listener names for one symbol, every channel.
+    pub fn topics_of(&self, symbol: &Symbol) -> Vec<String> {
+        let listener = self.exchange.listener();
+        self.infos
+            .iter()
+            .filter(|i| &i.symbol == symbol)
+            .flat_map(|i| Channel::ALL.iter().flat_map(move |c| listener.topics(i, *c)))
+            .collect()
+    }
+
     /// Whether every book holds a snapshot.
     pub fn all_synced(&self) -> bool {
         self.books.values().all(|b| b.book().is_synced())
@@ -268,6 +312,18 @@ impl Client {
         }
         assert!(self.read_until(5, Client::all_synced).await, "books did not sync");
     }
+}
+
+/// Polls `cond` every 10 ms until it holds or `secs` pass; returns whether it held.
+pub async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
 }
 
 /// A raw HTTP/1.1 GET: (status, lower-cased head, body).
