@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::packet::{ExchangeId, UnixNanos};
 use crate::status::{ConnId, DisconnectReason};
-use crate::symbol::{Symbol, Symbols};
+use crate::symbol::{Symbol, SymbolInfo, Symbols};
 
 /// One WebSocket message, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,14 @@ pub enum RawKind {
         url: String,
         /// The body, exactly as received.
         body: String,
+    },
+    /// The connection's symbol set changed at run time (before the subscribe or unsubscribe
+    /// messages it causes), so a replay adds and drops the same books at the same point.
+    Symbols {
+        /// Symbols added, as listed.
+        added: Vec<SymbolInfo>,
+        /// Symbols removed.
+        removed: Vec<Symbol>,
     },
     /// The connection ended.
     Disconnected(DisconnectReason),

@@ -153,11 +153,13 @@ pub enum DisconnectReason {
     Rotation,
     /// md is stopping.
     Cancelled,
+    /// Every symbol of the connection was removed: md closed it.
+    Emptied,
 }
 
 impl DisconnectReason {
     /// A short code: `connect_failed`, `closed_by_venue`, `read_failed`, `send_failed`,
-    /// `silent`, `venue_shutdown`, `rotation`, `cancelled`.
+    /// `silent`, `venue_shutdown`, `rotation`, `cancelled`, `emptied`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::ConnectFailed { .. } => "connect_failed",
@@ -168,13 +170,14 @@ impl DisconnectReason {
             Self::VenueShutdown => "venue_shutdown",
             Self::Rotation => "rotation",
             Self::Cancelled => "cancelled",
+            Self::Emptied => "emptied",
         }
     }
 
     /// Whether the next connection should wait for the backoff delay (a failure) rather than
     /// start at once (a planned move).
     pub fn is_failure(&self) -> bool {
-        !matches!(self, Self::VenueShutdown | Self::Rotation | Self::Cancelled)
+        !matches!(self, Self::VenueShutdown | Self::Rotation | Self::Cancelled | Self::Emptied)
     }
 }
 
@@ -192,6 +195,7 @@ impl fmt::Display for DisconnectReason {
             Self::VenueShutdown => f.write_str("the venue announced a shutdown"),
             Self::Rotation => f.write_str("planned rotation before the venue's connection lifetime"),
             Self::Cancelled => f.write_str("md is stopping"),
+            Self::Emptied => f.write_str("every symbol of the connection was removed"),
         }
     }
 }

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use md_core::{ExchangeId, Payload, Status};
-use md_driver::{Driver, DriverConfig};
+use md_driver::{Driver, DriverConfig, Selection};
 use md_exchanges::{build, Endpoints};
+use md_pipeline::{FanOut, Overflow, SubscriberConfig, Subscription};
 use md_sim::{SimConfig, Simulator};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const KILLS: usize = 20;
@@ -41,38 +41,39 @@ async fn measure(venue: ExchangeId) -> Vec<Duration> {
     let sim = Simulator::start(config).await.unwrap();
     let endpoints = Endpoints { ws_url: Some(sim.ws_url(venue)), rest_url: Some(sim.rest_url(venue)) };
     let exchange: Arc<dyn md_core::Exchange> = Arc::from(build(venue, &endpoints).unwrap());
-    let listing = Arc::new(exchange.symbol_handler().get_symbols().await.unwrap());
-    let symbols: Vec<_> = listing.trading().cloned().collect();
-    let books = symbols.len();
+    let books = sim.symbols(venue).len();
     let mut config = DriverConfig::default();
     config.backoff.reset_after = Duration::from_secs(1);
-    let driver = Driver::new(exchange, listing, symbols, config);
-    let (tx, mut rx) = mpsc::channel(4096);
+    let driver = Driver::new(exchange, Selection::All, config);
+    let mut fanout = FanOut::new();
+    let mut rx = fanout.subscribe(SubscriberConfig::new("recovery", Overflow::Block, 4096));
     let cancel = CancellationToken::new();
-    let run = tokio::spawn(driver.run(tx, cancel.clone()));
+    let run = tokio::spawn(driver.run(fanout.publisher(), cancel.clone()));
 
     // Wait for the first full sync: one snapshot per book.
-    let mut synced = 0;
-    while synced < books {
-        if let Some(p) = rx.recv().await {
-            synced += usize::from(matches!(p.data, Payload::BookSnapshot(_)));
-        }
-    }
+    let synced = count(&mut rx, books, |p| matches!(p, Payload::BookSnapshot(_))).await;
+    assert_eq!(synced, books);
     let mut samples = Vec::with_capacity(KILLS);
     for _ in 0..KILLS {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        while rx.try_recv().is_ok() {}
+        while rx.try_recv().is_some() {}
         let killed = Instant::now();
         sim.faults(venue).drop_connections();
-        let mut resynced = 0;
-        while resynced < books {
-            let packet = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.unwrap().unwrap();
-            resynced += usize::from(matches!(packet.data, Payload::Status(Status::Resynced)));
-        }
+        count(&mut rx, books, |p| matches!(p, Payload::Status(Status::Resynced { .. }))).await;
         samples.push(killed.elapsed());
     }
     cancel.cancel();
     run.await.unwrap().unwrap();
     sim.shutdown().await;
     samples
+}
+
+/// Reads until `wanted` packets matched `which`.
+async fn count(rx: &mut Subscription, wanted: usize, which: fn(&Payload) -> bool) -> usize {
+    let mut seen = 0;
+    while seen < wanted {
+        let batch = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.unwrap().unwrap();
+        seen += batch.iter().filter(|p| which(&p.data)).count();
+    }
+    seen
 }

@@ -32,6 +32,20 @@ impl Default for BackoffConfig {
     }
 }
 
+/// A jitter seed from this process's identity and `parts` (venue, connection, symbol).
+///
+/// Mixed with a key drawn at random once per process (std's `RandomState`), so that the same
+/// connection of two recorders, or of one recorder restarted, never reconnects in step with
+/// another, and two connections of one process differ too.
+pub fn seed_for(parts: &[&str]) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
+    let mut hasher = KEY.get_or_init(std::collections::hash_map::RandomState::new).build_hasher();
+    std::process::id().hash(&mut hasher);
+    parts.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// The state of one connection's delay sequence.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -88,6 +102,21 @@ mod tests {
         assert_eq!(delays, [100, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]);
         backoff.reset();
         assert_eq!(backoff.next_delay(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn connections_of_one_process_and_of_different_venues_draw_different_delays() {
+        let first = |parts: &[&str]| Backoff::new(BackoffConfig::default(), seed_for(parts)).next_delay();
+        let delays: Vec<Duration> = [["binance", "1"], ["bybit", "1"], ["huobi", "1"], ["binance", "2"]]
+            .iter()
+            .map(|p| first(p))
+            .collect();
+        for (i, a) in delays.iter().enumerate() {
+            for b in &delays[i + 1..] {
+                assert_ne!(a, b, "same plan index, different venue or slot: not in lockstep");
+            }
+        }
+        assert_eq!(seed_for(&["binance", "1"]), seed_for(&["binance", "1"]), "stable within a process");
     }
 
     #[test]

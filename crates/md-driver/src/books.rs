@@ -1,4 +1,5 @@
-//! The books one connection keeps: verified, and resynced one symbol at a time.
+//! The books one connection keeps: verified, shared through the [`BookSet`], and resynced one
+//! symbol at a time.
 //!
 //! Incrementals flow on only after their book has applied them; while a book waits for a
 //! snapshot (after subscribing, after a gap, after a reconnect) they wait in its queue and
@@ -6,10 +7,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use md_core::{
-    Applied, BookDelta, BookError, BookSync, DataPacket, ExchangeId, Payload, SeqRule, Status, Symbol,
-    SymbolInfo, UnixNanos,
+    Applied, BookDelta, BookError, BookSet, BookSync, ConnId, DataPacket, ExchangeId, Gap, Payload,
+    PendingUpdate, SeqRule, SharedBook, Stamp, Status, Symbol, SymbolInfo, TopSampler, UnixNanos,
 };
 
 use crate::metrics::{bump, DriverMetrics};
@@ -30,6 +32,12 @@ impl AsRef<BookDelta> for PendingDelta {
     }
 }
 
+impl PendingUpdate for PendingDelta {
+    fn stamp(&self) -> Option<Stamp> {
+        Some(Stamp { exchange_ts: self.exchange_ts, local_ts: self.local_ts })
+    }
+}
+
 impl PendingDelta {
     fn into_packet(self) -> DataPacket {
         DataPacket {
@@ -47,46 +55,78 @@ struct BookState {
     sync: BookSync<PendingDelta>,
     /// A snapshot has been asked for and not yet answered.
     requested: bool,
-    /// The book lost sync after having had it (a gap), so its next snapshot is a resync.
+    /// The book lost sync after having had it (a gap, a reconnect), so its next snapshot is a
+    /// resync.
     lost: bool,
-}
-
-/// What the connection must do after a packet went through the books.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    /// Packets to pass downstream, in order.
-    pub forward: Vec<DataPacket>,
-    /// Books that need a fresh snapshot.
-    pub request: Vec<SymbolInfo>,
 }
 
 /// Every book of one connection.
 pub(crate) struct Books {
+    exchange: ExchangeId,
+    rule: SeqRule,
+    max_pending: usize,
+    book_set: Arc<BookSet>,
     books: HashMap<Symbol, BookState>,
+    /// The shared books in symbol order, for the sampler (rebuilt when books come and go).
+    sorted: Vec<(Symbol, Arc<SharedBook>)>,
 }
 
 impl Books {
-    pub(crate) fn new(symbols: &[SymbolInfo], rule: SeqRule, max_pending: usize) -> Self {
-        let books = symbols
-            .iter()
-            .map(|info| {
-                let state = BookState {
-                    info: info.clone(),
-                    sync: BookSync::new(rule, max_pending),
-                    requested: false,
-                    lost: false,
-                };
-                (info.symbol.clone(), state)
-            })
-            .collect();
-        Self { books }
+    pub(crate) fn new(
+        exchange: ExchangeId,
+        rule: SeqRule,
+        max_pending: usize,
+        book_set: Arc<BookSet>,
+    ) -> Self {
+        Self { exchange, rule, max_pending, book_set, books: HashMap::new(), sorted: Vec::new() }
+    }
+
+    /// Starts keeping a book (unsynced until its snapshot) and registers it in the book set.
+    pub(crate) fn add(&mut self, info: &SymbolInfo) {
+        if self.books.contains_key(&info.symbol) {
+            return;
+        }
+        let shared = Arc::new(SharedBook::new(self.rule));
+        self.book_set.insert(self.exchange, info.symbol.clone(), Arc::clone(&shared));
+        let sync = BookSync::with_shared(shared, self.max_pending);
+        self.books.insert(
+            info.symbol.clone(),
+            BookState { info: info.clone(), sync, requested: false, lost: false },
+        );
+        self.resort();
+    }
+
+    /// Stops keeping a book and unregisters it.
+    pub(crate) fn remove(&mut self, symbol: &Symbol, metrics: &DriverMetrics) {
+        if let Some(state) = self.books.remove(symbol) {
+            if state.sync.is_synced() {
+                metrics.books_in_sync.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.book_set.remove(self.exchange, symbol, state.sync.shared());
+            self.resort();
+        }
+    }
+
+    fn resort(&mut self) {
+        self.sorted = self.books.iter().map(|(s, b)| (s.clone(), Arc::clone(b.sync.shared()))).collect();
+        self.sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
+    /// Lets the sampler look at every book, in symbol order, before an event at `local_ts`.
+    pub(crate) fn sample(&self, sampler: &mut TopSampler, local_ts: UnixNanos, out: &mut Vec<DataPacket>) {
+        sampler.advance(local_ts, self.exchange, self.sorted.iter().map(|(s, b)| (s, b)), out);
+    }
+
+    /// Snapshots every changed book now (the end of a connection or of the run).
+    pub(crate) fn flush(&self, sampler: &mut TopSampler, local_ts: UnixNanos, out: &mut Vec<DataPacket>) {
+        sampler.flush(local_ts, self.exchange, self.sorted.iter().map(|(s, b)| (s, b)), out);
     }
 
     /// Every book forgets its state: after a reconnect each is rebuilt from a fresh snapshot,
     /// and a book that was in sync reports `Resynced` once it is again.
     pub(crate) fn reset(&mut self, metrics: &DriverMetrics) {
         for state in self.books.values_mut() {
-            if state.sync.book().is_synced() {
+            if state.sync.is_synced() {
                 metrics.books_in_sync.fetch_sub(1, Ordering::Relaxed);
                 state.lost = true;
             }
@@ -95,26 +135,34 @@ impl Books {
         }
     }
 
-    /// Runs an incremental through its book.
-    pub(crate) fn on_delta(&mut self, packet: DataPacket, metrics: &DriverMetrics, effects: &mut Effects) {
+    /// Runs an incremental through its book; passes it on if applied, asks for a snapshot if
+    /// the book needs one.
+    pub(crate) fn on_delta(
+        &mut self,
+        conn: ConnId,
+        packet: DataPacket,
+        metrics: &DriverMetrics,
+        requests: &mut Vec<SymbolInfo>,
+        out: &mut Vec<DataPacket>,
+    ) {
         let DataPacket { exchange, symbol, exchange_ts, local_ts, data } = packet;
         let Payload::BookDelta(delta) = data else { return };
         let Some(state) = self.books.get_mut(&symbol) else {
-            // A book this connection did not subscribe: pass it on unverified would be a lie.
+            // A book this connection does not keep: passing it on unverified would be a lie.
             return;
         };
-        let was_synced = state.sync.book().is_synced();
         let pending = PendingDelta { exchange, symbol, exchange_ts, local_ts, delta };
+        let was_synced = state.sync.is_synced();
         match state.sync.feed(pending) {
             Ok((Applied::Updated, pending)) => {
                 bump(&metrics.book_deltas);
-                effects.forward.push(pending.into_packet());
+                out.push(pending.into_packet());
             }
             Ok((Applied::Stale, _)) => bump(&metrics.stale_deltas),
             Err(BookError::NotSynced) => {
                 if !state.requested {
                     state.requested = true;
-                    effects.request.push(state.info.clone());
+                    requests.push(state.info.clone());
                 }
             }
             Err(err) => {
@@ -124,10 +172,17 @@ impl Books {
                 }
                 tracing::warn!(exchange = %exchange, symbol = %state.info.symbol, error = %err, "book lost sync; resyncing this symbol");
                 state.lost = true;
-                effects.forward.push(status(exchange, &state.info.symbol, local_ts, gap_status(&err)));
+                if let Some(gap) = Gap::from_book_error(&err) {
+                    out.push(status(
+                        exchange,
+                        &state.info.symbol,
+                        local_ts,
+                        Status::GapDetected { conn, gap },
+                    ));
+                }
                 if !state.requested {
                     state.requested = true;
-                    effects.request.push(state.info.clone());
+                    requests.push(state.info.clone());
                 }
             }
         }
@@ -135,12 +190,21 @@ impl Books {
 
     /// Loads a snapshot into its book, and passes on the snapshot and the queued incrementals
     /// it aligned.
-    pub(crate) fn on_snapshot(&mut self, packet: DataPacket, metrics: &DriverMetrics, effects: &mut Effects) {
+    pub(crate) fn on_snapshot(
+        &mut self,
+        conn: ConnId,
+        packet: DataPacket,
+        metrics: &DriverMetrics,
+        requests: &mut Vec<SymbolInfo>,
+        out: &mut Vec<DataPacket>,
+    ) {
         let Payload::BookSnapshot(snapshot) = &packet.data else { return };
         let Some(state) = self.books.get_mut(&packet.symbol) else { return };
-        let was_synced = state.sync.book().is_synced();
+        let was_synced = state.sync.is_synced();
         let mut aligned = Vec::new();
-        let result = state.sync.on_snapshot_with(snapshot, |pending| aligned.push(pending.into_packet()));
+        let stamp = Stamp { exchange_ts: packet.exchange_ts, local_ts: packet.local_ts };
+        let result =
+            state.sync.on_snapshot_with(snapshot, Some(stamp), |pending| aligned.push(pending.into_packet()));
         state.requested = false;
         match result {
             Ok(_) => {
@@ -149,12 +213,12 @@ impl Books {
                 }
                 bump(&metrics.book_snapshots);
                 let (exchange, local_ts) = (packet.exchange, packet.local_ts);
-                effects.forward.push(packet);
+                out.push(packet);
                 metrics.book_deltas.fetch_add(aligned.len() as u64, Ordering::Relaxed);
-                effects.forward.append(&mut aligned);
+                out.append(&mut aligned);
                 if std::mem::take(&mut state.lost) {
                     bump(&metrics.resyncs);
-                    effects.forward.push(status(exchange, &state.info.symbol, local_ts, Status::Resynced));
+                    out.push(status(exchange, &state.info.symbol, local_ts, Status::Resynced { conn }));
                 }
             }
             Err(err) => {
@@ -164,17 +228,21 @@ impl Books {
                 }
                 tracing::debug!(symbol = %state.info.symbol, error = %err, "snapshot did not align; fetching another");
                 state.requested = true;
-                effects.request.push(state.info.clone());
+                requests.push(state.info.clone());
             }
         }
     }
 }
 
-fn gap_status(err: &BookError) -> Status {
-    Status::GapDetected { detail: err.to_string() }
+impl Drop for Books {
+    fn drop(&mut self) {
+        for (symbol, state) in &self.books {
+            self.book_set.remove(self.exchange, symbol, state.sync.shared());
+        }
+    }
 }
 
-/// A status packet about one symbol, or about a whole connection ([`Symbol::wildcard`]).
+/// A status packet about one symbol.
 pub(crate) fn status(
     exchange: ExchangeId,
     symbol: &Symbol,

@@ -1,14 +1,18 @@
-//! One connection's life: connect, subscribe, read, verify, heartbeat, and reconnect forever.
-//! Everything venue-specific comes from the venue's trait implementations.
+//! One connection's life on a real socket: connect, subscribe, read in bursts, heartbeat,
+//! take commands, and reconnect forever. What a frame means is the [`ConnectionCore`]'s
+//! business; this file only moves bytes, keeps time and publishes.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use md_core::{
-    now_ns, Control, DataPacket, Exchange, Frame, Parser, Payload, SnapshotSource, Status, Symbol, SymbolInfo,
+    now_ns, ConnId, DisconnectReason, Exchange, Frame, RawKind, Removal, Symbol, SymbolInfo, Symbols,
+    WsMessage,
 };
+use md_pipeline::Publisher;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
@@ -17,93 +21,171 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
-use crate::books::{status, Books, Effects};
-use crate::limiter::RestLimiter;
+use crate::backoff::{seed_for, Backoff};
+use crate::core::{ConnectionCore, Effects};
+use crate::fetch::{Fetched, Fetcher};
 use crate::metrics::{bump, DriverMetrics};
 use crate::pace::Pace;
-use crate::plan::ConnectionPlan;
+use crate::tap::Tap;
 use crate::DriverConfig;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// The least time between snapshot requests the venue refused (4xx other than 408/418/429).
-const REFUSED_RETRY: Duration = Duration::from_secs(30);
+/// Connection ids, unique within the process (a reconnect gets a new one).
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// What the supervisor tells a connection.
+#[derive(Debug)]
+pub(crate) enum ConnCommand {
+    /// Carry these symbols too.
+    Add(Vec<SymbolInfo>),
+    /// Stop carrying these.
+    Remove(Vec<Symbol>, Removal),
+    /// Name symbols from this listing from now on.
+    Listing(Arc<Symbols>),
+}
 
 /// What one connection task shares with its venue's other connections.
 pub(crate) struct Context {
     pub exchange: Arc<dyn Exchange>,
-    pub parser: Box<dyn Parser>,
     pub config: Arc<DriverConfig>,
     pub metrics: Arc<DriverMetrics>,
-    pub limiter: Arc<RestLimiter>,
-    pub tx: mpsc::Sender<DataPacket>,
+    pub fetcher: Fetcher,
+    pub out: Publisher,
     pub cancel: CancellationToken,
+    pub tap: Tap,
 }
 
-/// Why a session ended.
+/// How a session ended.
 enum End {
-    /// The driver was cancelled: stop.
-    Cancelled,
-    /// Nobody listens downstream any more: stop.
-    DownstreamClosed,
-    /// The connection failed or went quiet: reconnect after the backoff delay.
-    Lost(String),
-    /// The venue asked us to move, or the connection reached its planned lifetime: reconnect now.
-    Rotate(String),
+    /// The connection went down (or md is stopping): report it, then maybe reconnect.
+    Lost(DisconnectReason),
+    /// No symbol is left (the supervisor closed the command channel): close for good.
+    Emptied,
 }
 
-/// Runs one planned connection until cancelled.
-pub(crate) async fn run(ctx: Context, plan: ConnectionPlan, seed: u64) {
+/// Runs one connection until cancelled or emptied.
+pub(crate) async fn run(
+    ctx: Context,
+    slot: u64,
+    url: String,
+    mut core: ConnectionCore,
+    initial: Vec<SymbolInfo>,
+    announce: bool,
+    mut commands: mpsc::Receiver<ConnCommand>,
+) {
+    let seed = seed_for(&[ctx.exchange.id().as_str(), &slot.to_string(), &url, "connection"]);
     let mut backoff = Backoff::new(ctx.config.backoff.clone(), seed);
-    let mut books = Books::new(&plan.books, ctx.exchange.seq_rule(), ctx.config.max_pending_deltas);
+    let mut fx = Effects::default();
+    let local_ts = now_ns();
+    if announce {
+        ctx.tap
+            .record(ConnId(0), local_ts, || RawKind::Symbols { added: initial.clone(), removed: Vec::new() });
+    }
+    core.add(&initial, announce, local_ts, &mut fx);
+    fx.outbox.clear();
+    publish(&ctx, &mut fx).await;
     loop {
+        let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
         let started = Instant::now();
-        let end = Session::new(&ctx, &plan).run(&mut books).await;
-        books.reset(&ctx.metrics);
-        let (reason, delay) = match end {
-            End::Cancelled | End::DownstreamClosed => return,
-            End::Rotate(reason) => (reason, Duration::ZERO),
-            End::Lost(reason) => {
+        let end = Session::new(&ctx, &url, conn).run(&mut core, &mut commands, &mut fx).await;
+        let reason = match end {
+            End::Lost(reason) => reason,
+            End::Emptied => DisconnectReason::Emptied,
+        };
+        let local_ts = now_ns();
+        ctx.tap.record(conn, local_ts, || RawKind::Disconnected(reason.clone()));
+        core.on_disconnected(&reason, local_ts, &mut fx);
+        publish(&ctx, &mut fx).await;
+        let delay = match &reason {
+            DisconnectReason::Cancelled | DisconnectReason::Emptied => return,
+            reason if reason.is_failure() => {
                 if started.elapsed() >= ctx.config.backoff.reset_after {
                     backoff.reset();
                 }
-                (reason, backoff.next_delay())
+                backoff.next_delay()
             }
+            _ => Duration::ZERO,
         };
         bump(&ctx.metrics.reconnects);
-        tracing::warn!(exchange = %ctx.exchange.id(), url = %plan.url, %reason, ?delay, "connection lost; reconnecting");
-        let lost = status(ctx.exchange.id(), &Symbol::wildcard(), now_ns(), Status::Disconnected { reason });
-        if !forward(&ctx, lost).await {
+        tracing::warn!(exchange = %ctx.exchange.id(), %url, %reason, ?delay, "connection lost; reconnecting");
+        if !wait_out(&ctx, &mut core, &mut commands, &mut fx, delay).await {
             return;
-        }
-        tokio::select! {
-            _ = ctx.cancel.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
         }
     }
 }
 
-/// Sends one packet downstream, waiting for room (the overflow policy is backpressure: the
-/// driver reads more slowly rather than drop data). False when the driver must stop.
-async fn forward(ctx: &Context, packet: DataPacket) -> bool {
-    tokio::select! {
-        biased;
-        sent = ctx.tx.send(packet) => sent.is_ok(),
-        _ = ctx.cancel.cancelled() => false,
+/// Waits `delay` before reconnecting, applying commands meanwhile. False when the connection
+/// must stop (cancelled, or emptied).
+async fn wait_out(
+    ctx: &Context,
+    core: &mut ConnectionCore,
+    commands: &mut mpsc::Receiver<ConnCommand>,
+    fx: &mut Effects,
+    delay: Duration,
+) -> bool {
+    let until = Instant::now() + delay;
+    loop {
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => return false,
+            () = sleep_until(until) => return true,
+            command = commands.recv() => {
+                let Some(command) = command else { return false };
+                apply_command(ctx, core, command, fx);
+                // Not connected: subscriptions go out on connect; packets (statuses) flow now.
+                fx.outbox.clear();
+                publish(ctx, fx).await;
+            }
+        }
     }
+}
+
+/// Applies a supervisor command to the core.
+fn apply_command(ctx: &Context, core: &mut ConnectionCore, command: ConnCommand, fx: &mut Effects) {
+    let local_ts = now_ns();
+    match command {
+        ConnCommand::Add(infos) => {
+            ctx.tap.record(core.conn(), local_ts, || RawKind::Symbols {
+                added: infos.clone(),
+                removed: Vec::new(),
+            });
+            core.add(&infos, true, local_ts, fx);
+        }
+        ConnCommand::Remove(symbols, reason) => {
+            ctx.tap.record(core.conn(), local_ts, || RawKind::Symbols {
+                added: Vec::new(),
+                removed: symbols.clone(),
+            });
+            core.remove(&symbols, reason, local_ts, fx);
+        }
+        ConnCommand::Listing(listing) => core.adopt_listing(listing),
+    }
+}
+
+/// Hands the packets gathered so far downstream. Never cancelled halfway: a batch read from the
+/// socket reaches every lossless subscriber, or the fan-out is aborted at the shutdown deadline.
+async fn publish(ctx: &Context, fx: &mut Effects) {
+    if fx.packets.is_empty() {
+        return;
+    }
+    let packets = std::mem::replace(&mut fx.packets, Vec::with_capacity(64));
+    ctx.metrics.packets_published.fetch_add(packets.len() as u64, Ordering::Relaxed);
+    bump(&ctx.metrics.batches_published);
+    ctx.out.publish(packets).await;
 }
 
 /// One connected session; dropped (and its snapshot fetches cancelled) when it ends.
 struct Session<'a> {
     ctx: &'a Context,
-    plan: &'a ConnectionPlan,
+    url: &'a str,
+    conn: ConnId,
     /// Control messages waiting for the venue's message-rate allowance.
     outbox: VecDeque<String>,
     /// Snapshot fetches report here; a fetch of an older session can never reach a newer one.
-    snapshots: (mpsc::Sender<DataPacket>, mpsc::Receiver<DataPacket>),
+    snapshots: (mpsc::Sender<Fetched>, mpsc::Receiver<Fetched>),
     fetches: CancellationToken,
-    parse_log: RateLimitedLog,
+    /// A frame arrived since the last liveness check.
+    frames_seen: bool,
 }
 
 impl Drop for Session<'_> {
@@ -113,27 +195,39 @@ impl Drop for Session<'_> {
 }
 
 impl<'a> Session<'a> {
-    fn new(ctx: &'a Context, plan: &'a ConnectionPlan) -> Self {
+    fn new(ctx: &'a Context, url: &'a str, conn: ConnId) -> Self {
         Self {
             ctx,
-            plan,
+            url,
+            conn,
             outbox: VecDeque::new(),
             snapshots: mpsc::channel(64),
             fetches: ctx.cancel.child_token(),
-            parse_log: RateLimitedLog::default(),
+            frames_seen: false,
         }
     }
 
-    async fn run(&mut self, books: &mut Books) -> End {
+    async fn run(
+        &mut self,
+        core: &mut ConnectionCore,
+        commands: &mut mpsc::Receiver<ConnCommand>,
+        fx: &mut Effects,
+    ) -> End {
         let ctx = self.ctx;
         let mut socket = match self.connect().await {
             Ok(socket) => socket,
             Err(end) => return end,
         };
-        ctx.metrics.connections_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let end = self.serve(&mut socket, books).await;
-        ctx.metrics.connections_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        if matches!(end, End::Cancelled) {
+        ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        let local_ts = now_ns();
+        ctx.tap.record(self.conn, local_ts, || RawKind::Connected { url: self.url.to_owned() });
+        core.on_connected(self.conn, local_ts, fx);
+        let end = match self.act(&mut socket, fx).await {
+            Some(end) => end,
+            None => self.serve(&mut socket, core, commands, fx).await,
+        };
+        ctx.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+        if matches!(end, End::Lost(DisconnectReason::Cancelled) | End::Emptied) {
             // A clean close, bounded: cancellation must return within a second.
             let _ = tokio::time::timeout(ctx.config.close_timeout, socket.close(None)).await;
         }
@@ -147,30 +241,29 @@ impl<'a> Session<'a> {
             max_frame_size: Some(ctx.config.max_frame_bytes),
             ..WebSocketConfig::default()
         };
-        let connect =
-            tokio_tungstenite::connect_async_with_config(self.plan.url.as_str(), Some(ws_config), true);
+        let connect = tokio_tungstenite::connect_async_with_config(self.url, Some(ws_config), true);
+        let failed = |detail: String| End::Lost(DisconnectReason::ConnectFailed { detail });
         tokio::select! {
-            _ = ctx.cancel.cancelled() => Err(End::Cancelled),
+            _ = ctx.cancel.cancelled() => Err(End::Lost(DisconnectReason::Cancelled)),
             result = tokio::time::timeout(ctx.config.connect_timeout, connect) => match result {
                 Ok(Ok((socket, _))) => Ok(socket),
-                Ok(Err(e)) => Err(End::Lost(format!("connect failed: {e}"))),
-                Err(_) => Err(End::Lost("connect timed out".into())),
+                Ok(Err(e)) => Err(failed(e.to_string())),
+                Err(_) => Err(failed("timed out".into())),
             },
         }
     }
 
-    async fn serve(&mut self, socket: &mut Socket, books: &mut Books) -> End {
+    async fn serve(
+        &mut self,
+        socket: &mut Socket,
+        core: &mut ConnectionCore,
+        commands: &mut mpsc::Receiver<ConnCommand>,
+        fx: &mut Effects,
+    ) -> End {
         let ctx = self.ctx;
-        let listener = ctx.exchange.listener();
-        let limits = listener.limits();
-        let id = ctx.exchange.id();
-        if !forward(ctx, status(id, &Symbol::wildcard(), now_ns(), Status::Connected)).await {
-            return End::DownstreamClosed;
-        }
-        self.outbox.extend(listener.subscribe_messages(&self.plan.topics));
-
+        let limits = ctx.exchange.limits();
         let mut pace = Pace::new(limits.max_messages_per_second);
-        let heartbeat = listener.heartbeat();
+        let heartbeat = ctx.exchange.heartbeat();
         let beat_every = match (&heartbeat, ctx.config.heartbeat_interval) {
             (Some(_), Some(every)) => every,
             (Some(beat), None) => beat.interval,
@@ -181,64 +274,39 @@ impl<'a> Session<'a> {
         // Checked periodically rather than by a timer re-armed on every frame: at hundreds of
         // thousands of frames a second, re-arming was a measurable cost.
         let mut liveness_check = tokio::time::interval_at(Instant::now() + liveness / 4, liveness / 4);
-        // Frames seen since the last check, and checks in a row without one: reading the clock
-        // on every frame only to notice silence cost more than this.
-        let (mut frames_seen, mut quiet_checks) = (false, 0u32);
+        let mut quiet_checks = 0u32;
         let rotate = tokio::time::sleep(limits.max_lifetime.unwrap_or(Duration::from_secs(86_400 * 365)));
         tokio::pin!(rotate);
-        let mut packets = Vec::with_capacity(64);
 
         loop {
-            tokio::select! {
+            let end = tokio::select! {
                 biased;
-                _ = ctx.cancel.cancelled() => return End::Cancelled,
-                message = socket.next() => {
-                    frames_seen = true;
-                    let frame = match message {
-                        None => return End::Lost("closed by the venue".into()),
-                        Some(Err(e)) => return End::Lost(format!("read failed: {e}")),
-                        Some(Ok(frame)) => frame,
-                    };
-                    let control = match &frame {
-                        Message::Text(text) => self.parse(Frame::Text(text), &mut packets),
-                        Message::Binary(bytes) => self.parse(Frame::Binary(bytes), &mut packets),
-                        Message::Ping(_) => {
-                            // tungstenite queued the pong; flush it now, not at our next write.
-                            bump(&ctx.metrics.control_frames);
-                            if let Err(e) = socket.flush().await {
-                                return End::Lost(format!("pong failed: {e}"));
-                            }
-                            None
-                        }
-                        Message::Pong(_) | Message::Frame(_) => None,
-                        Message::Close(close) => return End::Lost(format!("closed by the venue: {close:?}")),
-                    };
-                    match control {
-                        Some(Control::Reply(text)) => {
-                            // Answer heartbeats at once: HTX drops us after two unanswered pings.
-                            if let Err(e) = socket.send(Message::Text(text)).await {
-                                return End::Lost(format!("reply failed: {e}"));
-                            }
-                        }
-                        Some(Control::Shutdown) => return End::Rotate("the venue announced a shutdown".into()),
-                        _ => {}
-                    }
-                    if let Some(end) = self.route(&mut packets, books).await {
-                        return end;
-                    }
+                _ = ctx.cancel.cancelled() => return End::Lost(DisconnectReason::Cancelled),
+                message = socket.next() => self.read_burst(message, socket, core, fx).await,
+                Some((info, response)) = self.snapshots.1.recv() => {
+                    let local_ts = now_ns();
+                    ctx.tap.record(self.conn, local_ts, || RawKind::Rest {
+                        symbol: info.symbol.clone(),
+                        url: response.url.clone(),
+                        body: response.body.clone(),
+                    });
+                    core.on_snapshot_body(&info, &response.body, local_ts, fx);
+                    self.settle(socket, fx).await
                 }
-                Some(packet) = self.snapshots.1.recv() => {
-                    packets.push(packet);
-                    if let Some(end) = self.route(&mut packets, books).await {
-                        return end;
+                command = commands.recv() => match command {
+                    None => return End::Emptied,
+                    Some(command) => {
+                        apply_command(ctx, core, command, fx);
+                        self.settle(socket, fx).await
                     }
-                }
+                },
                 _ = sleep_until(pace.next_slot(Instant::now())), if !self.outbox.is_empty() => {
-                    if let Some(text) = self.outbox.pop_front() {
-                        pace.sent(Instant::now());
-                        if let Err(e) = socket.send(Message::Text(text)).await {
-                            return End::Lost(format!("send failed: {e}"));
+                    match self.outbox.pop_front() {
+                        Some(text) => {
+                            pace.sent(Instant::now());
+                            self.send(socket, text).await
                         }
+                        None => None,
                     }
                 }
                 _ = beats.tick(), if heartbeat.is_some() => {
@@ -246,172 +314,140 @@ impl<'a> Session<'a> {
                         // Ahead of queued subscriptions: a late heartbeat costs the connection.
                         self.outbox.push_front(beat.message.clone());
                     }
+                    None
                 }
                 _ = liveness_check.tick() => {
-                    quiet_checks = if std::mem::take(&mut frames_seen) { 0 } else { quiet_checks + 1 };
+                    quiet_checks = if std::mem::take(&mut self.frames_seen) { 0 } else { quiet_checks + 1 };
                     // Four quiet quarters: silence of between one and 1.25 liveness timeouts.
-                    if quiet_checks >= 4 {
-                        return End::Lost(format!("no frame for {:.1}s", liveness.as_secs_f64()));
-                    }
+                    (quiet_checks >= 4).then(|| {
+                        End::Lost(DisconnectReason::Silent { timeout_ms: liveness.as_millis() as u64 })
+                    })
                 }
-                _ = &mut rotate, if limits.max_lifetime.is_some() => {
-                    return End::Rotate("planned rotation before the venue's connection lifetime".into());
-                }
+                _ = &mut rotate, if limits.max_lifetime.is_some() => Some(End::Lost(DisconnectReason::Rotation)),
+            };
+            if let Some(end) = end {
+                return end;
             }
         }
     }
 
-    /// Parses one frame into `packets`; a bad frame is counted and logged, never fatal.
-    fn parse(&mut self, frame: Frame<'_>, packets: &mut Vec<DataPacket>) -> Option<Control> {
+    /// Handles the message that woke us and every further one already waiting (up to the
+    /// burst limit), then publishes them as one batch: one queue operation and at most one
+    /// wake-up downstream per burst, not per packet.
+    async fn read_burst(
+        &mut self,
+        first: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+        socket: &mut Socket,
+        core: &mut ConnectionCore,
+        fx: &mut Effects,
+    ) -> Option<End> {
+        let mut next = Some(first);
+        let mut frames = 0;
+        while let Some(message) = next.take() {
+            frames += 1;
+            if let Some(end) = self.on_message(message, socket, core, fx).await {
+                return Some(end);
+            }
+            if fx.end.is_some() || frames >= self.ctx.config.max_burst {
+                break;
+            }
+            next = socket.next().now_or_never();
+        }
+        self.settle(socket, fx).await
+    }
+
+    /// One message from the socket.
+    async fn on_message(
+        &mut self,
+        message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+        socket: &mut Socket,
+        core: &mut ConnectionCore,
+        fx: &mut Effects,
+    ) -> Option<End> {
+        self.frames_seen = true;
         let ctx = self.ctx;
-        let len = match frame {
-            Frame::Text(t) => t.len(),
-            Frame::Binary(b) => b.len(),
+        let message = match message {
+            None => {
+                let detail = "the stream ended".to_owned();
+                return Some(End::Lost(DisconnectReason::ClosedByVenue { close_code: None, detail }));
+            }
+            Some(Err(e)) => return Some(End::Lost(DisconnectReason::ReadFailed { detail: e.to_string() })),
+            Some(Ok(message)) => message,
         };
-        ctx.metrics.bytes_received.fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
-        match ctx.parser.parse(frame, now_ns(), packets) {
-            Ok(control) => {
-                match &control {
-                    Control::Data => {}
-                    Control::Rejected { message } => {
-                        bump(&ctx.metrics.venue_rejections);
-                        tracing::warn!(exchange = %ctx.exchange.id(), %message, "the venue refused a request");
-                    }
-                    _ => bump(&ctx.metrics.control_frames),
-                }
-                Some(control)
+        let local_ts = now_ns();
+        match message {
+            Message::Text(text) => {
+                core.on_frame(Frame::Text(&text), local_ts, fx);
+                ctx.tap.record(self.conn, local_ts, move || RawKind::Received(WsMessage::Text(text)));
             }
-            Err(err) => {
-                bump(&ctx.metrics.parse_errors);
-                self.parse_log.log(ctx, &err);
-                None
+            Message::Binary(bytes) => {
+                core.on_frame(Frame::Binary(&bytes), local_ts, fx);
+                ctx.tap.record(self.conn, local_ts, move || RawKind::Received(WsMessage::Binary(bytes)));
             }
-        }
-    }
-
-    /// Passes parsed packets through the books and downstream; asks for the snapshots the
-    /// books need. `Some` when the session must end.
-    async fn route(&mut self, packets: &mut Vec<DataPacket>, books: &mut Books) -> Option<End> {
-        let ctx = self.ctx;
-        let mut effects = Effects::default();
-        for packet in packets.drain(..) {
-            match &packet.data {
-                Payload::BookDelta(_) => books.on_delta(packet, &ctx.metrics, &mut effects),
-                Payload::BookSnapshot(_) => books.on_snapshot(packet, &ctx.metrics, &mut effects),
-                _ => {
-                    if matches!(packet.data, Payload::Trade(_)) {
-                        bump(&ctx.metrics.trades);
-                    }
-                    effects.forward.push(packet);
+            Message::Ping(payload) => {
+                // tungstenite queued the pong; flush it now, not at our next write.
+                bump(&ctx.metrics.control_frames);
+                ctx.tap.record(self.conn, local_ts, || RawKind::Received(WsMessage::Ping(payload.clone())));
+                ctx.tap.record(self.conn, local_ts, move || RawKind::Sent(WsMessage::Pong(payload)));
+                if let Err(e) = socket.flush().await {
+                    return Some(End::Lost(DisconnectReason::SendFailed { detail: e.to_string() }));
                 }
             }
+            Message::Pong(payload) => {
+                ctx.tap.record(self.conn, local_ts, move || RawKind::Received(WsMessage::Pong(payload)));
+            }
+            Message::Frame(_) => {}
+            Message::Close(close) => {
+                let (close_code, detail) = match &close {
+                    Some(frame) => (Some(u16::from(frame.code)), frame.reason.to_string()),
+                    None => (None, "close frame without a reason".to_owned()),
+                };
+                ctx.tap.record(self.conn, local_ts, || {
+                    RawKind::Received(WsMessage::Close(close_code.map(|c| (c, detail.clone()))))
+                });
+                return Some(End::Lost(DisconnectReason::ClosedByVenue { close_code, detail }));
+            }
         }
-        for info in effects.request {
-            self.request_snapshot(info);
-        }
-        for packet in effects.forward {
-            if !forward(ctx, packet).await {
-                return Some(if ctx.cancel.is_cancelled() { End::Cancelled } else { End::DownstreamClosed });
+        // Answer heartbeats at once: HTX drops us after two unanswered pings.
+        for text in std::mem::take(&mut fx.replies) {
+            if let Some(end) = self.send(socket, text).await {
+                return Some(end);
             }
         }
         None
     }
 
-    /// Asks the venue for a fresh image of one book, the way the venue provides them.
-    fn request_snapshot(&mut self, info: SymbolInfo) {
-        let ctx = self.ctx;
-        bump(&ctx.metrics.snapshot_requests);
-        match ctx.exchange.snapshot_source() {
-            SnapshotSource::Rest => self.spawn_fetch(info),
-            SnapshotSource::InBand => {
-                if let Some(request) = ctx.exchange.snapshot_request(&info) {
-                    self.outbox.push_back(request);
-                }
-            }
-            SnapshotSource::Stream => {
-                // The venue sends a snapshot after every subscribe: subscribe this book again.
-                let listener = ctx.exchange.listener();
-                let topics = listener.topics(&info, md_core::Channel::Book);
-                self.outbox.extend(listener.unsubscribe_messages(&topics));
-                self.outbox.extend(listener.subscribe_messages(&topics));
-            }
-        }
+    /// Carries out the effects of an event and publishes its packets.
+    async fn settle(&mut self, socket: &mut Socket, fx: &mut Effects) -> Option<End> {
+        let end = self.act(socket, fx).await;
+        publish(self.ctx, fx).await;
+        end
     }
 
-    /// Fetches a REST snapshot within the venue's weight budget, retrying until it arrives or
-    /// the session ends.
-    fn spawn_fetch(&self, info: SymbolInfo) {
-        let exchange = Arc::clone(&self.ctx.exchange);
-        let limiter = Arc::clone(&self.ctx.limiter);
-        let metrics = Arc::clone(&self.ctx.metrics);
-        let report = self.snapshots.0.clone();
-        let cancel = self.fetches.clone();
-        let mut backoff = Backoff::new(self.ctx.config.backoff.clone(), info.native.len() as u64);
-        let weight = exchange.rest_limits().snapshot_weight;
-        tokio::spawn(async move {
-            let fetch = async {
-                loop {
-                    limiter.acquire(weight).await;
-                    match exchange.fetch_snapshot(&info).await {
-                        Ok(packet) => return packet,
-                        Err(err) if err.is_retryable() => {
-                            bump(&metrics.snapshot_failures);
-                            let delay = err.retry_after().unwrap_or_else(|| backoff.next_delay());
-                            if err.retry_after().is_some() {
-                                limiter.pause(delay);
-                            }
-                            tracing::warn!(symbol = %info.symbol, error = %err, ?delay, "snapshot request failed; retrying");
-                            tokio::time::sleep(delay).await;
-                        }
-                        Err(err) => {
-                            // Refused (a symbol delisted mid-run, say). Asking again on every
-                            // delta would spend the venue-wide weight budget every other book
-                            // needs for its resyncs: retry, but rarely.
-                            bump(&metrics.snapshot_failures);
-                            let delay = backoff.next_delay().max(REFUSED_RETRY);
-                            tracing::error!(symbol = %info.symbol, error = %err, ?delay, "snapshot request refused; the book stays unsynced until one succeeds");
-                            tokio::time::sleep(delay).await;
-                        }
-                    }
-                }
-            };
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                packet = fetch => {
-                    let _ = report.send(packet).await;
-                }
+    /// Sends replies, queues paced messages, starts fetches; the end, if the core asked for one.
+    async fn act(&mut self, socket: &mut Socket, fx: &mut Effects) -> Option<End> {
+        for text in std::mem::take(&mut fx.replies) {
+            if let Some(end) = self.send(socket, text).await {
+                return Some(end);
             }
-        });
-    }
-}
-
-/// Logs parse errors at a bounded rate: the first few, then one line per interval with a count.
-#[derive(Debug, Default)]
-struct RateLimitedLog {
-    logged: u32,
-    suppressed: u64,
-    window_start: Option<Instant>,
-}
-
-impl RateLimitedLog {
-    const BURST: u32 = 5;
-    const WINDOW: Duration = Duration::from_secs(10);
-
-    fn log(&mut self, ctx: &Context, err: &md_core::ParseError) {
-        let now = Instant::now();
-        if self.window_start.is_none_or(|start| now.duration_since(start) >= Self::WINDOW) {
-            if self.suppressed > 0 {
-                tracing::warn!(exchange = %ctx.exchange.id(), suppressed = self.suppressed, "more frames did not parse");
-            }
-            self.window_start = Some(now);
-            self.logged = 0;
-            self.suppressed = 0;
         }
-        if self.logged < Self::BURST {
-            self.logged += 1;
-            tracing::warn!(exchange = %ctx.exchange.id(), error = %err, "frame did not parse; skipped");
-        } else {
-            self.suppressed += 1;
+        self.outbox.extend(fx.outbox.drain(..));
+        for fetch in fx.fetches.drain(..) {
+            self.ctx.fetcher.spawn(
+                fetch.symbol,
+                fetch.after_refusal,
+                self.snapshots.0.clone(),
+                self.fetches.clone(),
+            );
+        }
+        fx.end.take().map(End::Lost)
+    }
+
+    async fn send(&mut self, socket: &mut Socket, text: String) -> Option<End> {
+        self.ctx.tap.record(self.conn, now_ns(), || RawKind::Sent(WsMessage::Text(text.clone())));
+        match socket.send(Message::Text(text)).await {
+            Ok(()) => None,
+            Err(e) => Some(End::Lost(DisconnectReason::SendFailed { detail: e.to_string() })),
         }
     }
 }

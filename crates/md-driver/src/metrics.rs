@@ -35,6 +35,17 @@ pub struct DriverMetrics {
     pub connections_open: AtomicI64,
     /// Books in sync now.
     pub books_in_sync: AtomicI64,
+    /// Symbols subscribed now.
+    pub symbols_subscribed: AtomicI64,
+    /// Packets handed downstream.
+    pub packets_published: AtomicU64,
+    /// Batches handed downstream (one per read burst): packets per batch is how well the
+    /// per-hop cost is spread.
+    pub batches_published: AtomicU64,
+    /// Listings fetched (the first and every refresh).
+    pub listings: AtomicU64,
+    /// Symbols asked for that the venue does not list or trade: refused, never subscribed.
+    pub subscribe_refusals: AtomicU64,
 }
 
 /// A plain copy of [`DriverMetrics`] at one moment.
@@ -56,6 +67,11 @@ pub struct MetricsSnapshot {
     pub snapshot_failures: u64,
     pub connections_open: i64,
     pub books_in_sync: i64,
+    pub symbols_subscribed: i64,
+    pub packets_published: u64,
+    pub batches_published: u64,
+    pub listings: u64,
+    pub subscribe_refusals: u64,
 }
 
 impl DriverMetrics {
@@ -78,6 +94,11 @@ impl DriverMetrics {
             snapshot_failures: get(&self.snapshot_failures),
             connections_open: self.connections_open.load(Ordering::Relaxed),
             books_in_sync: self.books_in_sync.load(Ordering::Relaxed),
+            symbols_subscribed: self.symbols_subscribed.load(Ordering::Relaxed),
+            packets_published: get(&self.packets_published),
+            batches_published: get(&self.batches_published),
+            listings: get(&self.listings),
+            subscribe_refusals: get(&self.subscribe_refusals),
         }
     }
 }

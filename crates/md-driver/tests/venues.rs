@@ -15,7 +15,7 @@ fn is_gap(status: &Status) -> bool {
 }
 
 fn is_resynced(status: &Status) -> bool {
-    matches!(status, Status::Resynced)
+    matches!(status, Status::Resynced { .. })
 }
 
 fn is_disconnected(status: &Status) -> bool {
@@ -54,7 +54,25 @@ async fn killed_connection_reconnects_and_rebuilds_books(venue: ExchangeId) {
     })
     .await;
     assert!(h.metrics.snapshot().reconnects >= 1);
-    assert!(h.downstream.lock().unwrap().count(&md_core::Symbol::wildcard(), is_disconnected) >= 1);
+    {
+        let d = h.downstream.lock().unwrap();
+        for info in &h.symbols {
+            // Every symbol learns which connection dropped and why.
+            let reasons: Vec<&Status> = d
+                .statuses
+                .iter()
+                .filter(|(s, st)| *s == info.symbol && is_disconnected(st))
+                .map(|(_, st)| st)
+                .collect();
+            assert!(!reasons.is_empty(), "{venue} {}: no Disconnected", info.symbol);
+            assert!(
+                reasons
+                    .iter()
+                    .all(|st| matches!(st, Status::Disconnected { reason, .. } if reason.is_failure())),
+                "{reasons:?}"
+            );
+        }
+    }
     h.assert_books_match_sim().await;
     let d = h.stop().await;
     assert_eq!(d.inconsistent, 0, "incrementals after the reconnect must follow a fresh snapshot");

@@ -9,10 +9,10 @@ use std::time::Duration;
 use md_core::{
     DataPacket, Exchange, ExchangeId, OrderBook, Payload, SeqRule, Status, Symbol, SymbolInfo, TradeId,
 };
-use md_driver::{BackoffConfig, Driver, DriverConfig, DriverMetrics};
+use md_driver::{BackoffConfig, Driver, DriverConfig, DriverHandle, DriverMetrics, Selection};
 use md_exchanges::{build, Endpoints};
+use md_pipeline::{FanOut, Overflow, SubscriberConfig};
 use md_sim::{SimConfig, Simulator};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -77,6 +77,7 @@ pub struct Harness {
     pub downstream: Arc<std::sync::Mutex<Downstream>>,
     pub cancel: CancellationToken,
     pub driver: JoinHandle<()>,
+    pub handle: DriverHandle,
     pub symbols: Vec<SymbolInfo>,
 }
 
@@ -112,34 +113,54 @@ impl Harness {
         Self::start_with(sim_config(venue), test_driver_config(), |_| {}).await
     }
 
-    /// Starts md-sim and the driver; `before` runs on the sim before the driver connects.
+    /// Starts md-sim and the driver on every listed symbol; `before` runs on the sim before
+    /// the driver connects.
     pub async fn start_with(sim: SimConfig, config: DriverConfig, before: impl FnOnce(&Simulator)) -> Self {
+        Self::start_selecting(sim, config, Selection::All, before).await
+    }
+
+    /// Starts md-sim and the driver with `selection`; the listing comes over REST from the
+    /// simulator, as it would from the venue.
+    pub async fn start_selecting(
+        sim: SimConfig,
+        config: DriverConfig,
+        selection: Selection,
+        before: impl FnOnce(&Simulator),
+    ) -> Self {
         let venue = sim.venues[0];
         let sim = Simulator::start(sim).await.unwrap();
         before(&sim);
         let endpoints = Endpoints { ws_url: Some(sim.ws_url(venue)), rest_url: Some(sim.rest_url(venue)) };
         let exchange: Arc<dyn Exchange> = Arc::from(build(venue, &endpoints).unwrap());
-        // The listing comes over REST from the simulator, as it would from the venue.
-        let listing = Arc::new(exchange.symbol_handler().get_symbols().await.unwrap());
-        let symbols: Vec<SymbolInfo> = listing.trading().cloned().collect();
-        assert_eq!(symbols.len(), 2);
-        let driver = Driver::new(Arc::clone(&exchange), listing, symbols.clone(), config);
-        let metrics = driver.metrics();
-        let (tx, mut rx) = mpsc::channel(1024);
+        let symbols: Vec<SymbolInfo> = match &selection {
+            Selection::All => sim.symbols(venue),
+            Selection::Symbols(wanted) => {
+                sim.symbols(venue).into_iter().filter(|i| wanted.contains(&i.symbol.to_string())).collect()
+            }
+            _ => Vec::new(),
+        };
+        let driver = Driver::new(Arc::clone(&exchange), selection, config);
+        let (metrics, handle) = (driver.metrics(), driver.handle());
+        let mut fanout = FanOut::new();
+        let mut input = fanout.subscribe(SubscriberConfig::new("test", Overflow::Block, 4096));
+        let publisher = fanout.publisher();
         let cancel = CancellationToken::new();
         let downstream = Arc::new(std::sync::Mutex::new(Downstream::default()));
         let sink = Arc::clone(&downstream);
         let rule = exchange.seq_rule();
         tokio::spawn(async move {
-            while let Some(packet) = rx.recv().await {
-                sink.lock().unwrap().apply(packet, rule);
+            while let Some(batch) = input.recv().await {
+                let mut d = sink.lock().unwrap();
+                for packet in batch.iter() {
+                    d.apply(packet.clone(), rule);
+                }
             }
         });
-        let run = driver.run(tx, cancel.clone());
+        let run = driver.run(publisher, cancel.clone());
         let driver = tokio::spawn(async move {
             run.await.unwrap();
         });
-        Self { venue, sim, exchange, metrics, downstream, cancel, driver, symbols }
+        Self { venue, sim, exchange, metrics, downstream, cancel, driver, handle, symbols }
     }
 
     /// Waits until `done` holds for the consumer's view, or fails the test after [`WAIT`].
