@@ -24,7 +24,7 @@ fn config() -> SimConfig {
 
 /// The venue's listing as md-exchanges reads it over REST (Bybit's through every page).
 async fn listed(sim: &Simulator, id: ExchangeId) -> Vec<Symbol> {
-    let listing = within(10, exchange(sim, id).symbol_handler().get_symbols()).await.unwrap();
+    let listing = within(10, exchange(sim, id).get_symbols()).await.unwrap();
     let mut symbols: Vec<Symbol> = sim
         .all_symbols(id)
         .into_iter()

@@ -86,6 +86,7 @@ async fn bybit_small_depth_topics_stay_exact_and_big_requests_are_refused() {
     assert_eq!(book.best_bid(), truth.bids.first());
     assert_eq!(book.best_ask(), truth.asks.first());
     assert_eq!(book.seq(), truth.seq);
+    drop(book);
 
     let args: Vec<String> = (0..11).map(|i| format!("\"publicTrade.X{i}\"")).collect();
     client.send(format!(r#"{{"req_id":"big","op":"subscribe","args":[{}]}}"#, args.join(","))).await;

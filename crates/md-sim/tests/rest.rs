@@ -21,7 +21,7 @@ async fn sim() -> Simulator {
 async fn listings_match_the_simulated_symbols() {
     let sim = sim().await;
     for id in ExchangeId::BUILT_IN {
-        let listing = within(10, exchange(&sim, id).symbol_handler().get_symbols()).await.unwrap();
+        let listing = within(10, exchange(&sim, id).get_symbols()).await.unwrap();
         assert_eq!(listing.len(), 3, "{id}");
         for info in sim.symbols(id) {
             assert_eq!(listing.canonical(&info.native), Some(&info.symbol), "{id}");

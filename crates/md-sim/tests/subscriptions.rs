@@ -20,7 +20,7 @@ async fn unsubscribe_one_symbol(id: ExchangeId) {
     let mut client = Client::connect(&sim, id, None).await;
     assert_eq!(sim.connections(id), 1, "{id}");
     assert_eq!(sim.subscribers(id, &btc), 0, "{id}");
-    let listener = client.exchange.listener();
+    let listener = client.exchange.as_ref();
     let all: Vec<String> = client
         .infos
         .iter()

@@ -102,7 +102,7 @@ impl Client {
     ) -> Client {
         let exchange = exchange(sim, id);
         let parser = exchange.parser(Arc::new(Symbols::new(infos.clone())));
-        let url = url.unwrap_or_else(|| exchange.listener().ws_url(&Channel::ALL));
+        let url = url.unwrap_or_else(|| exchange.ws_url(&Channel::ALL));
         let (ws, _) = within(5, tokio_tungstenite::connect_async(url)).await.unwrap();
         let books =
             infos.iter().map(|i| (i.symbol.clone(), BookSync::new(exchange.seq_rule(), 100_000))).collect();
@@ -131,7 +131,7 @@ impl Client {
 
     /// Subscribes to every channel of every symbol, as the md-exchanges listener spells it.
     pub async fn subscribe_all(&mut self) {
-        let listener = self.exchange.listener();
+        let listener = self.exchange.as_ref();
         let topics: Vec<String> = self
             .infos
             .iter()
@@ -144,7 +144,7 @@ impl Client {
 
     /// Sends md-exchanges' unsubscribe messages for `topics`; returns how many were sent.
     pub async fn unsubscribe(&mut self, topics: &[String]) -> usize {
-        let messages = self.exchange.listener().unsubscribe_messages(topics);
+        let messages = self.exchange.unsubscribe_messages(topics);
         let n = messages.len();
         for message in messages {
             self.send(message).await;
@@ -264,7 +264,7 @@ impl Client {
 
     /// The topics md-exchanges' listener names for one symbol, every channel.
     pub fn topics_of(&self, symbol: &Symbol) -> Vec<String> {
-        let listener = self.exchange.listener();
+        let listener = self.exchange.as_ref();
         self.infos
             .iter()
             .filter(|i| &i.symbol == symbol)
@@ -282,7 +282,8 @@ impl Client {
         match self.id {
             ExchangeId::Binance => {
                 for info in self.infos.clone() {
-                    let packet = within(10, self.exchange.fetch_snapshot(&info)).await.unwrap();
+                    let response = within(10, self.exchange.fetch_snapshot(&info)).await.unwrap();
+                    let packet = self.exchange.parse_snapshot(&info, &response.body, 0).unwrap();
                     let Payload::BookSnapshot(s) = packet.data else { panic!() };
                     let book = self.books.get_mut(&info.symbol).unwrap();
                     if let Err(e) = book.on_snapshot(&s) {
