@@ -9,88 +9,15 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use md_bench::frames::{self, Frame};
-use md_core::{Applied, BookSync, DataPacket, ExchangeId, Payload, SeqRule};
+use md_bench::inprocess::{as_frame, InProcess};
+use md_core::ExchangeId;
 use md_exchanges::{build, Endpoints};
-use md_sink_influx::{LineEncoder, SchemaConfig};
 
 const MESSAGES: usize = 5000;
 const SYMBOLS: usize = 50;
 
-fn as_frame(frame: &Frame) -> md_core::Frame<'_> {
-    match frame {
-        Frame::Text(t) => md_core::Frame::Text(t),
-        Frame::Binary(b) => md_core::Frame::Binary(b),
-    }
-}
-
-/// Frame → packets → verified books → line protocol in one batch buffer, as md-ingest does.
-struct Pipeline {
-    parser: Box<dyn md_core::Parser>,
-    books: Vec<BookSync>,
-    index: std::collections::HashMap<md_core::Symbol, usize>,
-    encoder: LineEncoder,
-    packets: Vec<DataPacket>,
-    batch: Vec<u8>,
-}
-
-impl Pipeline {
-    fn new(venue: ExchangeId, rule: SeqRule) -> Self {
-        let exchange = build(venue, &Endpoints::default()).unwrap();
-        let listing = frames::listing(venue, SYMBOLS);
-        let mut books: Vec<BookSync> = Vec::new();
-        let mut index = std::collections::HashMap::new();
-        for (i, info) in listing.iter().enumerate() {
-            let mut sync = BookSync::new(rule, 10_000);
-            if venue != ExchangeId::Bybit {
-                // Binance's REST answer and HTX's req answer: the empty image at sequence 0.
-                sync.on_snapshot(&md_core::BookSnapshot::default()).unwrap();
-            }
-            books.push(sync);
-            index.insert(info.symbol.clone(), i);
-        }
-        Self {
-            parser: exchange.parser(Arc::new(md_core::Symbols::new(listing))),
-            books,
-            index,
-            encoder: LineEncoder::new(&SchemaConfig::default()).unwrap(),
-            packets: Vec::with_capacity(8),
-            batch: Vec::with_capacity(4 << 20),
-        }
-    }
-
-    fn feed(&mut self, frame: &Frame) {
-        self.packets.clear();
-        self.parser.parse(as_frame(frame), 1, &mut self.packets).unwrap();
-        for packet in self.packets.drain(..) {
-            let book = &mut self.books[self.index[&packet.symbol]];
-            let DataPacket { exchange, symbol, exchange_ts, local_ts, data } = packet;
-            // As the driver does: the delta moves into its book and comes back once applied.
-            let data = match data {
-                Payload::BookDelta(delta) => match book.feed(delta) {
-                    Ok((Applied::Updated, delta)) => Payload::BookDelta(delta),
-                    _ => continue,
-                },
-                Payload::BookSnapshot(snapshot) => match book.on_snapshot(&snapshot) {
-                    Ok(_) => Payload::BookSnapshot(snapshot),
-                    Err(_) => continue,
-                },
-                other => other,
-            };
-            let packet = DataPacket { exchange, symbol, exchange_ts, local_ts, data };
-            self.encoder.encode(&packet, &mut self.batch).unwrap();
-        }
-        if self.batch.len() > (4 << 20) {
-            self.batch.clear();
-        }
-    }
-}
-
 fn whole_path(c: &mut Criterion) {
-    for (venue, rule) in [
-        (ExchangeId::Binance, SeqRule::UpdateIdRange),
-        (ExchangeId::Bybit, SeqRule::Consecutive),
-        (ExchangeId::Huobi, SeqRule::PrevLink),
-    ] {
+    for venue in ExchangeId::BUILT_IN {
         let traffic = frames::traffic(venue, SYMBOLS, MESSAGES);
         let mut group = c.benchmark_group(format!("inbound/{venue}"));
         group.throughput(Throughput::Elements(traffic.frames.len() as u64));
@@ -121,9 +48,10 @@ fn whole_path(c: &mut Criterion) {
                 }
             })
         });
+        // The driver's own ConnectionCore (parse, verify, route) and the encoder, as live.
         group.bench_function("frame_to_line", |b| {
             b.iter_batched_ref(
-                || Pipeline::new(venue, rule),
+                || InProcess::new(venue, SYMBOLS),
                 |pipeline| {
                     for frame in &traffic.frames {
                         pipeline.feed(frame);
@@ -138,11 +66,11 @@ fn whole_path(c: &mut Criterion) {
 
 fn gzip_batch(c: &mut Criterion) {
     let traffic = frames::traffic(ExchangeId::Binance, SYMBOLS, MESSAGES);
-    let mut pipeline = Pipeline::new(ExchangeId::Binance, SeqRule::UpdateIdRange);
+    let mut pipeline = InProcess::new(ExchangeId::Binance, SYMBOLS);
     for frame in &traffic.frames {
         pipeline.feed(frame);
     }
-    let batch = pipeline.batch.clone();
+    let batch = pipeline.batch().to_vec();
     let lines = batch.iter().filter(|&&b| b == b'\n').count();
     let mut group = c.benchmark_group("gzip");
     group.throughput(Throughput::Elements(lines as u64));

@@ -51,15 +51,187 @@ impl Traffic {
     }
 }
 
+/// How one venue's synthetic frames are written. One implementation per venue: a venue md
+/// adds without one has no benchmark traffic, and [`writer`] says so instead of serving it
+/// another venue's protocol.
+trait Writer: Sync {
+    /// The native name of synthetic symbol `k`.
+    fn native(&self, k: usize) -> String;
+    /// Frames sent before any update (Bybit's snapshots).
+    fn opening(&self, _listing: &[SymbolInfo], _ts: i64) -> Vec<Frame> {
+        Vec::new()
+    }
+    /// The first sequence an update follows.
+    fn first_seq(&self) -> u64 {
+        0
+    }
+    /// A trade frame.
+    fn trade(&self, native: &str, i: usize, t: i64, price: &str, qty: &str) -> Frame;
+    /// A book incremental with sequence `s`.
+    fn delta(
+        &self,
+        native: &str,
+        s: u64,
+        t: i64,
+        bids: &[(String, String)],
+        asks: &[(String, String)],
+    ) -> Frame;
+    /// The venue's answer to a snapshot request: the empty image at sequence 0.
+    fn snapshot_answer(&self, native: &str, id: &str) -> Option<Frame>;
+}
+
+struct BinanceFrames;
+struct BybitFrames;
+struct HuobiFrames;
+
+impl Writer for BinanceFrames {
+    fn native(&self, k: usize) -> String {
+        format!("S{k}USDT")
+    }
+
+    fn trade(&self, native: &str, i: usize, t: i64, price: &str, qty: &str) -> Frame {
+        let lower = native.to_ascii_lowercase();
+        Frame::Text(format!(
+            r#"{{"stream":"{lower}@trade","data":{{"e":"trade","E":{t},"s":"{native}","t":{i},"p":"{price}","q":"{qty}","T":{t},"m":true,"M":true}}}}"#
+        ))
+    }
+
+    fn delta(
+        &self,
+        native: &str,
+        s: u64,
+        t: i64,
+        bids: &[(String, String)],
+        asks: &[(String, String)],
+    ) -> Frame {
+        let lower = native.to_ascii_lowercase();
+        Frame::Text(format!(
+            r#"{{"stream":"{lower}@depth@100ms","data":{{"e":"depthUpdate","E":{t},"s":"{native}","U":{s},"u":{s},"b":{},"a":{}}}}}"#,
+            quoted(bids),
+            quoted(asks)
+        ))
+    }
+
+    fn snapshot_answer(&self, _native: &str, _id: &str) -> Option<Frame> {
+        Some(Frame::Text(r#"{"lastUpdateId":0,"bids":[],"asks":[]}"#.to_owned()))
+    }
+}
+
+impl Writer for BybitFrames {
+    fn native(&self, k: usize) -> String {
+        format!("S{k}USDT")
+    }
+
+    fn opening(&self, listing: &[SymbolInfo], ts: i64) -> Vec<Frame> {
+        listing
+            .iter()
+            .map(|info| {
+                Frame::Text(format!(
+                    r#"{{"topic":"orderbook.50.{n}","ts":{ts},"type":"snapshot","data":{{"s":"{n}","b":[],"a":[],"u":1,"seq":1}},"cts":{ts}}}"#,
+                    n = info.native
+                ))
+            })
+            .collect()
+    }
+
+    /// Bybit reads a delta with u == 1 as a service restart (a full image): start after it.
+    fn first_seq(&self) -> u64 {
+        1
+    }
+
+    fn trade(&self, native: &str, i: usize, t: i64, price: &str, qty: &str) -> Frame {
+        Frame::Text(format!(
+            r#"{{"topic":"publicTrade.{native}","ts":{t},"type":"snapshot","data":[{{"i":"{i}","T":{t},"p":"{price}","v":"{qty}","S":"Buy","s":"{native}","BT":false}}]}}"#
+        ))
+    }
+
+    fn delta(
+        &self,
+        native: &str,
+        s: u64,
+        t: i64,
+        bids: &[(String, String)],
+        asks: &[(String, String)],
+    ) -> Frame {
+        Frame::Text(format!(
+            r#"{{"topic":"orderbook.50.{native}","ts":{t},"type":"delta","data":{{"s":"{native}","b":{},"a":{},"u":{s},"seq":{s}}},"cts":{t}}}"#,
+            quoted(bids),
+            quoted(asks)
+        ))
+    }
+
+    fn snapshot_answer(&self, _native: &str, _id: &str) -> Option<Frame> {
+        None
+    }
+}
+
+impl Writer for HuobiFrames {
+    fn native(&self, k: usize) -> String {
+        format!("s{k}usdt")
+    }
+
+    fn trade(&self, native: &str, i: usize, t: i64, price: &str, qty: &str) -> Frame {
+        Frame::Binary(gzip(&format!(
+            r#"{{"ch":"market.{native}.trade.detail","ts":{t},"tick":{{"id":{i},"ts":{t},"data":[{{"id":{i}00000000000000,"ts":{t},"tradeId":{i},"amount":{qty},"price":{price},"direction":"buy"}}]}}}}"#
+        )))
+    }
+
+    fn delta(
+        &self,
+        native: &str,
+        s: u64,
+        t: i64,
+        bids: &[(String, String)],
+        asks: &[(String, String)],
+    ) -> Frame {
+        Frame::Binary(gzip(&format!(
+            r#"{{"ch":"market.{native}.mbp.150","ts":{t},"tick":{{"seqNum":{s},"prevSeqNum":{},"bids":{},"asks":{}}}}}"#,
+            s - 1,
+            bare(bids),
+            bare(asks)
+        )))
+    }
+
+    fn snapshot_answer(&self, native: &str, id: &str) -> Option<Frame> {
+        Some(Frame::Binary(gzip(&format!(
+            r#"{{"id":{id},"status":"ok","ts":1700000000000,"rep":"market.{native}.mbp.150","data":{{"seqNum":0,"bids":[],"asks":[]}}}}"#
+        ))))
+    }
+}
+
+/// The frame writer of a venue; `None` for a venue md-bench has none for.
+fn writer(venue: ExchangeId) -> Option<&'static dyn Writer> {
+    match venue {
+        ExchangeId::Binance => Some(&BinanceFrames),
+        ExchangeId::Bybit => Some(&BybitFrames),
+        ExchangeId::Huobi => Some(&HuobiFrames),
+        _ => None,
+    }
+}
+
+/// Whether md-bench can write this venue's traffic.
+pub fn writes(venue: ExchangeId) -> bool {
+    writer(venue).is_some()
+}
+
+fn expect_writer(venue: ExchangeId) -> &'static dyn Writer {
+    match writer(venue) {
+        Some(writer) => writer,
+        None => panic!("md-bench has no frame writer for {venue}: add one in crates/md-bench/src/frames.rs"),
+    }
+}
+
 /// The listing of `n` synthetic symbols `S0-USDT` …, natives as the venue spells them.
+///
+/// # Panics
+/// For a venue md-bench has no frame writer for.
 pub fn listing(venue: ExchangeId, n: usize) -> Vec<SymbolInfo> {
+    let writer = expect_writer(venue);
     (0..n)
-        .map(|k| {
-            let native = match venue {
-                ExchangeId::Huobi => format!("s{k}usdt"),
-                _ => format!("S{k}USDT"),
-            };
-            SymbolInfo { symbol: Symbol::new(&format!("S{k}"), "USDT"), native, trading: true }
+        .map(|k| SymbolInfo {
+            symbol: Symbol::new(&format!("S{k}"), "USDT"),
+            native: writer.native(k),
+            trading: true,
         })
         .collect()
 }
@@ -105,64 +277,29 @@ fn gzip(text: &str) -> Vec<u8> {
 
 /// `messages` frames over `symbols` symbols: four book incrementals to one trade, like a busy
 /// venue. Bybit streams start with one snapshot per symbol.
+///
+/// # Panics
+/// For a venue md-bench has no frame writer for.
 pub fn traffic(venue: ExchangeId, symbols: usize, messages: usize) -> Traffic {
+    let writer = expect_writer(venue);
     let listing = listing(venue, symbols);
-    // Bybit reads a delta with u == 1 as a service restart (a full image): start after it.
-    let first = u64::from(venue == ExchangeId::Bybit);
-    let mut seq = vec![first; symbols];
-    let mut frames = Vec::with_capacity(messages + symbols);
-    let mut symbol_of = Vec::with_capacity(messages + symbols);
+    let mut seq = vec![writer.first_seq(); symbols];
     let ts = 1_700_000_000_000i64;
-    if venue == ExchangeId::Bybit {
-        for (k, info) in listing.iter().enumerate() {
-            symbol_of.push(k);
-            frames.push(Frame::Text(format!(
-                r#"{{"topic":"orderbook.50.{n}","ts":{ts},"type":"snapshot","data":{{"s":"{n}","b":[],"a":[],"u":1,"seq":1}},"cts":{ts}}}"#,
-                n = info.native
-            )));
-        }
-    }
+    let mut frames = writer.opening(&listing, ts);
+    let mut symbol_of: Vec<usize> = (0..frames.len()).collect();
+    frames.reserve(messages);
+    symbol_of.reserve(messages);
     for i in 0..messages {
         let k = i % symbols;
         let native = &listing[k].native;
-        let lower = native.to_ascii_lowercase();
         let t = ts + (i / 1000) as i64;
         // Each symbol sees four incrementals, then a trade, round after round.
         let frame = if (i / symbols) % 5 == 4 {
-            let (price, qty) = ("100.00", format!("0.{:04}", i % 10_000 + 1));
-            match venue {
-                ExchangeId::Binance => Frame::Text(format!(
-                    r#"{{"stream":"{lower}@trade","data":{{"e":"trade","E":{t},"s":"{native}","t":{i},"p":"{price}","q":"{qty}","T":{t},"m":true,"M":true}}}}"#
-                )),
-                ExchangeId::Bybit => Frame::Text(format!(
-                    r#"{{"topic":"publicTrade.{native}","ts":{t},"type":"snapshot","data":[{{"i":"{i}","T":{t},"p":"{price}","v":"{qty}","S":"Buy","s":"{native}","BT":false}}]}}"#
-                )),
-                _ => Frame::Binary(gzip(&format!(
-                    r#"{{"ch":"market.{lower}.trade.detail","ts":{t},"tick":{{"id":{i},"ts":{t},"data":[{{"id":{i}00000000000000,"ts":{t},"tradeId":{i},"amount":{qty},"price":{price},"direction":"buy"}}]}}}}"#
-                ))),
-            }
+            writer.trade(native, i, t, "100.00", &format!("0.{:04}", i % 10_000 + 1))
         } else {
             seq[k] += 1;
-            let s = seq[k];
             let (bids, asks) = (side_levels(i as u64, true), side_levels(i as u64 ^ 0x5555, false));
-            match venue {
-                ExchangeId::Binance => Frame::Text(format!(
-                    r#"{{"stream":"{lower}@depth@100ms","data":{{"e":"depthUpdate","E":{t},"s":"{native}","U":{s},"u":{s},"b":{},"a":{}}}}}"#,
-                    quoted(&bids),
-                    quoted(&asks)
-                )),
-                ExchangeId::Bybit => Frame::Text(format!(
-                    r#"{{"topic":"orderbook.50.{native}","ts":{t},"type":"delta","data":{{"s":"{native}","b":{},"a":{},"u":{s},"seq":{s}}},"cts":{t}}}"#,
-                    quoted(&bids),
-                    quoted(&asks)
-                )),
-                _ => Frame::Binary(gzip(&format!(
-                    r#"{{"ch":"market.{lower}.mbp.150","ts":{t},"tick":{{"seqNum":{s},"prevSeqNum":{},"bids":{},"asks":{}}}}}"#,
-                    s - 1,
-                    bare(&bids),
-                    bare(&asks)
-                ))),
-            }
+            writer.delta(native, seq[k], t, &bids, &asks)
         };
         frames.push(frame);
         symbol_of.push(k);
@@ -171,13 +308,8 @@ pub fn traffic(venue: ExchangeId, symbols: usize, messages: usize) -> Traffic {
 }
 
 /// The empty book image every synthetic symbol starts from (sequence 0), as the venue's
-/// snapshot answer: Binance REST body, or HTX `rep` (gzip) for `native`.
+/// snapshot answer: Binance REST body, or HTX `rep` (gzip) for `native`; `None` for venues
+/// whose stream sends its own snapshots.
 pub fn snapshot_answer(venue: ExchangeId, native: &str, id: &str) -> Option<Frame> {
-    match venue {
-        ExchangeId::Binance => Some(Frame::Text(r#"{"lastUpdateId":0,"bids":[],"asks":[]}"#.to_owned())),
-        ExchangeId::Huobi => Some(Frame::Binary(gzip(&format!(
-            r#"{{"id":{id},"status":"ok","ts":1700000000000,"rep":"market.{native}.mbp.150","data":{{"seqNum":0,"bids":[],"asks":[]}}}}"#
-        )))),
-        _ => None,
-    }
+    writer(venue)?.snapshot_answer(native, id)
 }

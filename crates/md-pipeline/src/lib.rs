@@ -30,3 +30,9 @@ pub use fanout::{
 };
 pub use sink::{BoxError, Sink, SinkError, SinkHealth, SinkMetrics, SinkStats};
 pub use topology::{RunReport, SinkInfo, SinkReport, Source, Topology};
+
+/// The tokio runtime md's binaries ship with: multi-thread, one worker per core. One function
+/// so that md-ingest and the benchmark that judges it run on the very same runtime.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}

@@ -6,8 +6,11 @@
 //!     [--messages 1000000] [--rates 20000,100000] [--seconds 10] [--influx-url URL]
 //! ```
 //! Per venue it reports, in one run: the raw WebSocket framing ceiling (msgs/s read with no
-//! parsing), saturation (msgs/s through the pipeline, CPU-seconds per million messages, peak
-//! RSS), and at each fixed rate the latency from frame received to line in a batch.
+//! parsing); the in-process rate of the same frames (the driver's ConnectionCore: parse, verify
+//! books, route, then encode; no socket, no runtime); saturation end to end on one thread and
+//! on md-ingest's multi-thread runtime (msgs/s, share of in-process, CPU-seconds per million
+//! messages, peak RSS); and at each fixed rate the latency from frame received to line in a
+//! batch. `--runtimes one,multi` picks the runtimes (default both).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
@@ -16,12 +19,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use md_bench::frames;
+use md_bench::inprocess::InProcess;
 use md_bench::measure::{cpu_seconds, peak_rss_mib, rss_mib, Histogram};
-use md_core::{now_ns, DataPacket, ExchangeId};
-use md_driver::{Driver, DriverConfig};
+use md_core::{now_ns, ExchangeId};
+use md_driver::{Driver, DriverConfig, Selection};
 use md_exchanges::{build, Endpoints};
+use md_pipeline::{FanOut, Overflow, SubscriberConfig, Subscription};
 use md_sink_influx::{LineEncoder, SchemaConfig};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 struct Options {
@@ -31,6 +35,32 @@ struct Options {
     rates: Vec<f64>,
     seconds: f64,
     influx_url: Option<String>,
+    runtimes: Vec<Runtime>,
+}
+
+/// Which tokio runtime the measured pipeline runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runtime {
+    /// A current-thread runtime: driver and sink on one thread.
+    One,
+    /// md-ingest's runtime: multi-thread, a worker per core.
+    Multi,
+}
+
+impl Runtime {
+    fn build(self) -> tokio::runtime::Runtime {
+        match self {
+            Self::One => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+            Self::Multi => md_bench::ingest_runtime().unwrap(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::One => "one thread",
+            Self::Multi => "md-ingest runtime",
+        }
+    }
 }
 
 fn options(args: &[String]) -> Options {
@@ -46,19 +76,24 @@ fn options(args: &[String]) -> Options {
             .unwrap_or_else(|| vec![20_000.0, 100_000.0]),
         seconds: get("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10.0),
         influx_url: get("--influx-url"),
+        runtimes: get("--runtimes")
+            .map(|r| {
+                r.split(',')
+                    .filter_map(|x| match x.trim() {
+                        "one" => Some(Runtime::One),
+                        "multi" => Some(Runtime::Multi),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![Runtime::One, Runtime::Multi]),
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // One thread for the pipeline: driver and sink hand packets over without waking another
-    // thread per message (the sender process has the other core).
-    let runtime = if std::env::var_os("MD_BENCH_MULTI_THREAD").is_some() {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
-    } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-    };
     if args.first().is_some_and(|a| a == "serve") {
+        let runtime = Runtime::One.build();
         // The sender: its own process, so its CPU and memory are not counted as md's.
         let venue = ExchangeId::parse(&args[1]).unwrap();
         let (symbols, messages): (usize, usize) = (args[2].parse().unwrap(), args[3].parse().unwrap());
@@ -79,7 +114,7 @@ fn main() {
         num_cpus()
     );
     for &venue in &options.venues {
-        runtime.block_on(bench_venue(venue, &options));
+        bench_venue(venue, &options);
     }
 }
 
@@ -117,38 +152,74 @@ impl Drop for Sender {
     }
 }
 
-async fn bench_venue(venue: ExchangeId, o: &Options) {
+fn bench_venue(venue: ExchangeId, o: &Options) {
+    let one = Runtime::One.build();
     let sender = Sender::start(venue, o.symbols, o.messages);
-    let ceiling = framing_ceiling(&sender, o.messages).await;
-    let saturation = pipeline(venue, &sender, "/saturate", o.symbols, o.messages, None).await;
-    println!(
-        "{venue:8} ceiling {:>9.0} msg/s | saturation {:>9.0} msg/s ({:.1}% of ceiling), {:.2} CPU-s per million, RSS {:.1} MiB at the end (peak {:.1})",
-        ceiling,
-        saturation.rate,
-        100.0 * saturation.rate / ceiling,
-        saturation.cpu_per_million,
-        saturation.steady_rss,
-        saturation.peak_rss
-    );
+    let ceiling = one.block_on(framing_ceiling(&sender, o.messages));
     drop(sender);
-    for &rate in &o.rates {
-        let messages = (rate * o.seconds) as usize;
-        let sender = Sender::start(venue, o.symbols, messages);
-        let r = pipeline(venue, &sender, &format!("/rate/{rate}"), o.symbols, messages, None).await;
-        println!(
-            "{venue:8} at {:>6.0} msg/s: latency frame -> line p50 {} us, p99 {} us, p99.9 {} us ({} samples)",
-            rate,
-            r.latency.quantile_us(0.5),
-            r.latency.quantile_us(0.99),
-            r.latency.quantile_us(0.999),
-            r.latency.count()
-        );
-    }
-    if let Some(url) = &o.influx_url {
+    let (in_process, ns_per_message) = in_process(venue, o.symbols, o.messages);
+    println!(
+        "{venue:8} ceiling {ceiling:>9.0} msg/s | in-process {in_process:>9.0} msg/s ({ns_per_message:.0} ns per message: parse, books, encode)"
+    );
+    for &runtime in &o.runtimes {
+        let rt = runtime.build();
         let sender = Sender::start(venue, o.symbols, o.messages);
-        let r = pipeline(venue, &sender, "/saturate", o.symbols, o.messages, Some(url)).await;
-        println!("{venue:8} into influxd at {url}: {:.0} lines/s written", r.rate);
+        let saturation = rt.block_on(pipeline(venue, &sender, "/saturate", o.symbols, o.messages, None));
+        drop(sender);
+        println!(
+            "{venue:8} end to end on {:17}: {:>9.0} msg/s ({:.0}% of in-process, {:.1}% of ceiling), {:.2} CPU-s per million, {:.0} packets per batch, RSS {:.1} MiB at the end (peak {:.1})",
+            runtime.name(),
+            saturation.rate,
+            100.0 * saturation.rate / in_process,
+            100.0 * saturation.rate / ceiling,
+            saturation.cpu_per_million,
+            saturation.packets_per_batch,
+            saturation.steady_rss,
+            saturation.peak_rss
+        );
+        for &rate in &o.rates {
+            let messages = (rate * o.seconds) as usize;
+            let sender = Sender::start(venue, o.symbols, messages);
+            let r =
+                rt.block_on(pipeline(venue, &sender, &format!("/rate/{rate}"), o.symbols, messages, None));
+            println!(
+                "{venue:8} on {:17} at {:>6.0} msg/s: latency frame -> line p50 {} us, p99 {} us, p99.9 {} us ({} samples)",
+                runtime.name(),
+                rate,
+                r.latency.quantile_us(0.5),
+                r.latency.quantile_us(0.99),
+                r.latency.quantile_us(0.999),
+                r.latency.count()
+            );
+        }
+        if let Some(url) = &o.influx_url {
+            let sender = Sender::start(venue, o.symbols, o.messages);
+            let r = rt.block_on(pipeline(venue, &sender, "/saturate", o.symbols, o.messages, Some(url)));
+            println!(
+                "{venue:8} on {:17} into influxd at {url}: {:.0} lines/s written",
+                runtime.name(),
+                r.rate
+            );
+        }
     }
+}
+
+/// The same frames through the driver's ConnectionCore and the encoder in a plain loop: the
+/// rate after warm-up (every book synced) and the nanoseconds per message.
+fn in_process(venue: ExchangeId, symbols: usize, messages: usize) -> (f64, f64) {
+    let traffic = frames::traffic(venue, symbols, messages);
+    let mut path = InProcess::new(venue, symbols);
+    let warm_up = traffic.warm_up_frames(symbols);
+    for frame in &traffic.frames[..warm_up] {
+        path.feed(frame);
+    }
+    let started = Instant::now();
+    for frame in &traffic.frames[warm_up..] {
+        path.feed(frame);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let timed = (traffic.frames.len() - warm_up) as f64;
+    (timed / elapsed, elapsed * 1e9 / timed)
 }
 
 /// Raw WebSocket framing: read every frame, parse nothing.
@@ -171,6 +242,7 @@ async fn framing_ceiling(sender: &Sender, messages: usize) -> f64 {
 
 struct Outcome {
     rate: f64,
+    packets_per_batch: f64,
     cpu_per_million: f64,
     peak_rss: f64,
     steady_rss: f64,
@@ -192,17 +264,14 @@ async fn pipeline(
         rest_url: Some(format!("http://{}", sender.rest)),
     };
     let exchange: Arc<dyn md_core::Exchange> = Arc::from(build(venue, &endpoints).unwrap());
-    let listing = frames::listing(venue, symbols);
-    let driver = Driver::new(
-        exchange,
-        Arc::new(md_core::Symbols::new(listing.clone())),
-        listing,
-        DriverConfig::default(),
-    );
+    let config = DriverConfig { listing_refresh: None, ..DriverConfig::default() };
+    let driver =
+        Driver::new(exchange, Selection::All, config).with_listing(Arc::new(frames::symbols(venue, symbols)));
     let metrics = driver.metrics();
-    let (tx, rx) = mpsc::channel(8192);
+    let mut fanout = FanOut::new();
+    let rx = fanout.subscribe(SubscriberConfig::new("count", Overflow::Block, 8192));
     let cancel = CancellationToken::new();
-    let run = tokio::spawn(driver.run(tx, cancel.clone()));
+    let run = tokio::spawn(driver.run(fanout.publisher(), cancel.clone()));
     // Every frame is one line, plus one snapshot line per book.
     let expected = (messages + symbols) as u64;
     // Release the sender's timed part once every book is in sync.
@@ -229,6 +298,7 @@ async fn pipeline(
     assert_eq!(m.gaps, 0, "{venue}: a synthetic stream must never gap: {m:?}");
     Outcome {
         rate,
+        packets_per_batch: m.packets_published as f64 / m.batches_published.max(1) as f64,
         cpu_per_million: cpu / (messages as f64 / 1e6),
         peak_rss: peak_rss_mib(),
         steady_rss,
@@ -240,7 +310,7 @@ async fn pipeline(
 /// rate (lines per second from the moment every book is in sync: before that, a venue's REST
 /// weight budget, not md, sets the pace) and the frame → line latencies of that state.
 async fn count_lines(
-    mut rx: mpsc::Receiver<DataPacket>,
+    mut rx: Subscription,
     expected: u64,
     metrics: &md_driver::DriverMetrics,
     books: usize,
@@ -251,28 +321,35 @@ async fn count_lines(
     let mut latency = Histogram::default();
     let mut steady: Option<(Instant, u64)> = None;
     while lines < expected {
-        let Ok(Some(packet)) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await else {
+        let Ok(Some(packets)) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await else {
             panic!(
                 "stalled at {lines} of {expected} lines (rss {:.1} MiB): {:?}",
                 rss_mib(),
                 metrics.snapshot()
             );
         };
-        if encoder.encode(&packet, &mut batch).unwrap().is_some() {
+        let now = if steady.is_some() { now_ns() } else { 0 };
+        for packet in packets.iter() {
+            // Statuses (connected, ...) are stored too, but only market data is counted.
+            if matches!(packet.data, md_core::Payload::Status(_))
+                || encoder.encode(packet, &mut batch).unwrap().is_none()
+            {
+                continue;
+            }
             lines += 1;
             in_batch += 1;
             if in_batch == 5000 {
                 batch.clear();
                 in_batch = 0;
             }
-            if steady.is_none()
-                && metrics.books_in_sync.load(std::sync::atomic::Ordering::Relaxed) as usize == books
-            {
-                steady = Some((Instant::now(), lines));
-            }
             if steady.is_some() {
-                latency.record(now_ns() - packet.local_ts);
+                latency.record(now - packet.local_ts);
             }
+        }
+        if steady.is_none()
+            && metrics.books_in_sync.load(std::sync::atomic::Ordering::Relaxed) as usize == books
+        {
+            steady = Some((Instant::now(), lines));
         }
     }
     let (start, at) = steady.unwrap_or((Instant::now(), lines));
@@ -280,7 +357,7 @@ async fn count_lines(
 }
 
 /// Writes into a real InfluxDB (v1 API, database `md_bench`) and waits until all is written.
-async fn influx_lines(rx: mpsc::Receiver<DataPacket>, url: &str, expected: u64) -> (f64, Histogram) {
+async fn influx_lines(rx: Subscription, url: &str, expected: u64) -> (f64, Histogram) {
     let dir = std::env::temp_dir().join(format!("md-bench-{}", std::process::id()));
     let mut config = md_sink_influx::InfluxConfig::new(
         url,

@@ -34,12 +34,32 @@ pub struct Downstream {
     pub packets: usize,
     /// Deltas the consumer's own book refused: the driver passed on something inconsistent.
     pub inconsistent: usize,
+    /// Market-data packets per symbol.
+    pub per_symbol: HashMap<Symbol, usize>,
+    /// Per symbol, `Unsubscribed` statuses seen and market-data packets after the last one.
+    pub after_unsubscribe: HashMap<Symbol, (usize, usize)>,
 }
 
 impl Downstream {
     fn apply(&mut self, packet: DataPacket, rule: SeqRule) {
         self.packets += 1;
         let symbol = packet.symbol.clone();
+        match &packet.data {
+            Payload::Status(Status::Unsubscribed { .. }) => {
+                let entry = self.after_unsubscribe.entry(symbol.clone()).or_default();
+                *entry = (entry.0 + 1, 0);
+            }
+            Payload::Status(Status::Subscribed { .. }) => {
+                self.after_unsubscribe.remove(&symbol);
+            }
+            Payload::Status(_) => {}
+            _ => {
+                *self.per_symbol.entry(symbol.clone()).or_default() += 1;
+                if let Some(entry) = self.after_unsubscribe.get_mut(&symbol) {
+                    entry.1 += 1;
+                }
+            }
+        }
         match packet.data {
             Payload::Trade(trade) => {
                 let fresh = self.trades.insert((symbol, trade.trade_id));
