@@ -19,13 +19,14 @@ use async_trait::async_trait;
 use futures::{SinkExt, StreamExt};
 use md_core::{
     parse_decimal, BookDelta, BookSnapshot, Channel, ConnectionLimits, Control, DataPacket, Exchange,
-    ExchangeId, Frame, Heartbeat, Level, Listener, ParseError, Parser, Payload, SeqRule, Sequence, Side,
-    SnapshotSource, Symbol, SymbolError, SymbolHandler, SymbolInfo, Symbols, Trade, TradeId, UnixNanos,
+    ExchangeId, Frame, Heartbeat, Level, Listener, ListingParser, ParseError, Parser, Payload, SeqRule,
+    Sequence, Side, SnapshotSource, Symbol, SymbolError, SymbolHandler, SymbolInfo, Symbols, Trade, TradeId,
+    UnixNanos,
 };
-use md_driver::{Driver, DriverConfig};
+use md_driver::{Driver, DriverConfig, Selection};
+use md_pipeline::{FanOut, Overflow, SubscriberConfig};
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -135,25 +136,18 @@ struct ExampleVenue {
     config: ExampleConfig,
 }
 
-struct ExampleParser {
-    symbols: Arc<Symbols>,
-}
-
-impl Parser for ExampleParser {
-    fn parse(
-        &self,
-        frame: Frame<'_>,
-        local_ts: UnixNanos,
-        out: &mut Vec<DataPacket>,
-    ) -> Result<Control, ParseError> {
-        match frame {
-            Frame::Text(text) => parse_text(text, &self.symbols, local_ts, out),
-            Frame::Binary(bytes) => parse_text(
-                std::str::from_utf8(bytes).map_err(ParseError::Utf8)?,
-                &self.symbols,
-                local_ts,
-                out,
-            ),
+/// The venue's parse function: md-core's `ListingParser` turns it into a `Parser` that names
+/// symbols from the listing, so a venue writes a function, not a type.
+fn parse_frame(
+    frame: Frame<'_>,
+    symbols: &Symbols,
+    local_ts: UnixNanos,
+    out: &mut Vec<DataPacket>,
+) -> Result<Control, ParseError> {
+    match frame {
+        Frame::Text(text) => parse_text(text, symbols, local_ts, out),
+        Frame::Binary(bytes) => {
+            parse_text(std::str::from_utf8(bytes).map_err(ParseError::Utf8)?, symbols, local_ts, out)
         }
     }
 }
@@ -211,14 +205,8 @@ impl Exchange for ExampleVenue {
     fn id(&self) -> ExchangeId {
         ExchangeId::Custom
     }
-    fn listener(&self) -> &dyn Listener {
-        self
-    }
-    fn symbol_handler(&self) -> &dyn SymbolHandler {
-        self
-    }
     fn parser(&self, symbols: Arc<Symbols>) -> Box<dyn Parser> {
-        Box::new(ExampleParser { symbols })
+        Box::new(ListingParser::new(symbols, parse_frame))
     }
     fn seq_rule(&self) -> SeqRule {
         SeqRule::Consecutive // every delta's seq is the previous one + 1
@@ -262,7 +250,10 @@ async fn serve(listener: TcpListener) {
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            // Close, and read the client's pongs until it answers the close: a socket closed
+            // with unread data sends a reset, which can destroy frames still in flight to it.
             let _ = ws.close(None).await;
+            while let Some(Ok(_)) = ws.next().await {}
         });
     }
 }
@@ -274,43 +265,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(serve(listener));
 
     let venue = Arc::new(ExampleVenue { config: ExampleConfig { ws_url: url } });
-    let listing = venue.get_symbols().await?;
-    let symbols: Vec<SymbolInfo> = listing.trading().cloned().collect();
-    let driver = Driver::new(venue, Arc::new(listing), symbols, DriverConfig::default());
-    let (tx, mut rx) = mpsc::channel(256);
+    let driver = Driver::new(venue, Selection::All, DriverConfig::default());
+    // The spine: one lossless queue for this loop (a real program adds sinks to a Topology).
+    let mut fanout = FanOut::new();
+    let mut rx = fanout.subscribe(SubscriberConfig::new("print", Overflow::Block, 256));
     let cancel = CancellationToken::new();
-    let run = tokio::spawn(driver.run(tx, cancel.clone()));
+    let run = tokio::spawn(driver.run(fanout.publisher(), cancel.clone()));
 
     let (mut trades, mut deltas) = (0, 0);
-    while let Some(packet) = rx.recv().await {
-        match &packet.data {
-            Payload::Trade(t) => {
-                trades += 1;
-                println!(
-                    "trade  {} {} {} @ {} (id {})",
+    'read: while let Some(batch) = rx.recv().await {
+        for packet in batch.iter() {
+            match &packet.data {
+                Payload::Trade(t) => {
+                    trades += 1;
+                    println!(
+                        "trade  {} {} {} @ {} (id {})",
+                        packet.symbol,
+                        t.side.as_str(),
+                        t.qty,
+                        t.price,
+                        t.trade_id
+                    );
+                }
+                Payload::BookSnapshot(s) => println!(
+                    "book   {} snapshot seq {}: {} bids, {} asks",
                     packet.symbol,
-                    t.side.as_str(),
-                    t.qty,
-                    t.price,
-                    t.trade_id
-                );
+                    s.seq,
+                    s.bids.len(),
+                    s.asks.len()
+                ),
+                Payload::BookDelta(d) => {
+                    deltas += 1;
+                    println!("book   {} verified delta seq {}", packet.symbol, d.seq.last);
+                }
+                Payload::Status(s) => println!("status {} {} {}", packet.symbol, s.event(), s.detail()),
+                _ => {}
             }
-            Payload::BookSnapshot(s) => println!(
-                "book   {} snapshot seq {}: {} bids, {} asks",
-                packet.symbol,
-                s.seq,
-                s.bids.len(),
-                s.asks.len()
-            ),
-            Payload::BookDelta(d) => {
-                deltas += 1;
-                println!("book   {} verified delta seq {}", packet.symbol, d.seq.last);
+            if trades == 18 && deltas == 18 {
+                break 'read;
             }
-            Payload::Status(s) => println!("status {} {s:?}", packet.symbol),
-            _ => {}
-        }
-        if trades == 18 && deltas == 18 {
-            break;
         }
     }
     cancel.cancel();

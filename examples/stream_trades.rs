@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use md_core::{Channel, ExchangeId, Payload};
-use md_driver::{Driver, DriverConfig};
+use md_driver::{Driver, DriverConfig, Selection};
 use md_exchanges::{build, Endpoints};
-use tokio::sync::mpsc;
+use md_pipeline::{FanOut, Overflow, SubscriberConfig};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -33,35 +33,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Endpoints::default(),
     };
     let exchange: Arc<dyn md_core::Exchange> = Arc::from(build(venue, &endpoints).ok_or("unknown venue")?);
-    let listing = exchange.symbol_handler().get_symbols().await?;
-    let symbols: Vec<_> = wanted.iter().filter_map(|s| listing.resolve(s).cloned()).collect();
-    if symbols.is_empty() {
-        return Err(format!("{venue} lists none of {wanted:?}").into());
-    }
-
     let config = DriverConfig { channels: vec![Channel::Trades], ..DriverConfig::default() };
-    let driver = Driver::new(exchange, Arc::new(listing), symbols, config);
-    let (tx, mut rx) = mpsc::channel(1024);
+    // Symbols the venue does not list are refused (logged), never subscribed blindly.
+    let driver = Driver::new(exchange, Selection::Symbols(wanted), config);
+    // A DropOldest queue: a terminal that scrolls slowly must never hold the driver back.
+    let mut fanout = FanOut::new();
+    let mut rx = fanout.subscribe(SubscriberConfig::new("print", Overflow::DropOldest, 4096));
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
     });
-    let run = tokio::spawn(driver.run(tx, cancel));
-    while let Some(packet) = rx.recv().await {
-        if let Payload::Trade(trade) = &packet.data {
-            println!(
-                "{} {} {:>4} {} @ {}  id {}  venue time {} ns, received {} ns",
-                packet.exchange,
-                packet.symbol,
-                trade.side.as_str(),
-                trade.qty,
-                trade.price,
-                trade.trade_id,
-                packet.exchange_ts,
-                packet.local_ts
-            );
+    let run = tokio::spawn(driver.run(fanout.publisher(), cancel));
+    while let Some(batch) = rx.recv().await {
+        for packet in batch.iter() {
+            if let Payload::Trade(trade) = &packet.data {
+                println!(
+                    "{} {} {:>4} {} @ {}  id {}  venue time {} ns, received {} ns",
+                    packet.exchange,
+                    packet.symbol,
+                    trade.side.as_str(),
+                    trade.qty,
+                    trade.price,
+                    trade.trade_id,
+                    packet.exchange_ts,
+                    packet.local_ts
+                );
+            }
         }
     }
     run.await??;
