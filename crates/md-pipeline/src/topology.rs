@@ -60,6 +60,8 @@ pub struct RunReport {
     pub sinks: Vec<SinkReport>,
     /// Sources that failed, with why.
     pub failed_sources: Vec<(String, BoxError)>,
+    /// A sink ended while its input was still open, which stopped the run.
+    pub sink_failed_early: bool,
 }
 
 impl RunReport {
@@ -82,7 +84,7 @@ impl RunReport {
 
     /// Whether every sink ended cleanly and nothing was lost.
     pub fn is_clean(&self) -> bool {
-        self.lost() == 0 && self.sinks.iter().all(|s| s.result.is_ok())
+        self.lost() == 0 && !self.sink_failed_early && self.sinks.iter().all(|s| s.result.is_ok())
     }
 }
 
@@ -166,17 +168,19 @@ impl Topology {
                 (i, SinkReport { name, result, queue_dropped: queue.snapshot().dropped, overflow })
             });
         }
+        // Sources stop on the caller's cancel, or when a sink fails and the run must end.
+        let stop = cancel.child_token();
         let mut source_tasks = JoinSet::new();
         for source in sources {
             let name = source.name();
-            let (out, token) = (publisher.clone(), cancel.clone());
+            let (out, token) = (publisher.clone(), stop.clone());
             source_tasks.spawn(async move { (name, source.run(out, token).await) });
         }
         drop(publisher);
         let mut report = RunReport::default();
-        let stop_at = join_sources(&mut source_tasks, &cancel, drain_deadline, &abort, &mut report).await;
-        let deadline = stop_at.unwrap_or_else(Instant::now) + drain_deadline;
         let mut done = Vec::new();
+        let stop_at = join_sources(&mut source_tasks, &mut sink_tasks, &stop, drain_deadline, &abort, &mut report, &mut done).await;
+        let deadline = stop_at.unwrap_or_else(Instant::now) + drain_deadline;
         loop {
             tokio::select! {
                 joined = sink_tasks.join_next() => match joined {
@@ -197,19 +201,25 @@ impl Topology {
     }
 }
 
-/// Waits for every source; once `cancel` fired, at most `deadline` more, then releases the
-/// ones stuck publishing into a full queue. Returns when cancellation was seen, if it was.
+type SinkTasks = JoinSet<(usize, SinkReport)>;
+
+/// Waits for every source; once `stop` fired, at most `deadline` more, then releases the ones
+/// stuck publishing into a full queue. A sink that ends while its input is still open has
+/// failed: the run stops (a sink that cannot do its job must not leave the sources publishing
+/// into nothing). Returns when the stop was seen, if it was.
 async fn join_sources(
     tasks: &mut JoinSet<(String, Result<(), BoxError>)>,
-    cancel: &CancellationToken,
+    sinks: &mut SinkTasks,
+    stop: &CancellationToken,
     deadline: Duration,
     abort: &AbortHandle,
     report: &mut RunReport,
+    done: &mut Vec<(usize, SinkReport)>,
 ) -> Option<Instant> {
-    let mut cancelled_at: Option<Instant> = None;
+    let mut stopped_at: Option<Instant> = None;
     let mut aborted = false;
     loop {
-        let release_at = cancelled_at.map(|at| at + deadline);
+        let release_at = stopped_at.map(|at| at + deadline);
         tokio::select! {
             joined = tasks.join_next() => match joined {
                 Some(Ok((_, Ok(())))) => {}
@@ -218,9 +228,17 @@ async fn join_sources(
                     report.failed_sources.push((name, e));
                 }
                 Some(Err(e)) => tracing::error!(error = %e, "a source task failed"),
-                None => return cancelled_at,
+                None => return stopped_at,
             },
-            () = cancel.cancelled(), if cancelled_at.is_none() => cancelled_at = Some(Instant::now()),
+            joined = sinks.join_next(), if !sinks.is_empty() => {
+                if let Some(Ok((i, sink))) = joined {
+                    tracing::error!(sink = %sink.name, result = ?sink.result, "a sink stopped while running; stopping the run");
+                    report.sink_failed_early = true;
+                    done.push((i, sink));
+                }
+                stop.cancel();
+            }
+            () = stop.cancelled(), if stopped_at.is_none() => stopped_at = Some(Instant::now()),
             () = sleep_until(release_at), if !aborted => {
                 tracing::warn!("sources did not stop within the deadline (a full queue?); releasing them");
                 abort.abort();
