@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use md_core::{BookDelta, BookSnapshot, DataPacket, ExchangeId, Level, Payload, Symbol, Trade, TradeId};
 
-use crate::error::SinkError;
+use crate::error::InfluxError;
 use crate::escape::{escape_key, escape_measurement, DecimalMode, LineBuilder};
 
 /// Which database (v1) or bucket (v2) a line goes to.
@@ -40,10 +40,6 @@ impl Target {
     /// 0 or 1, for per-target arrays.
     pub fn index(self) -> usize {
         self as usize
-    }
-
-    pub(crate) fn from_byte(b: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(b)).copied()
     }
 }
 
@@ -106,7 +102,7 @@ pub struct LineEncoder {
 
 impl LineEncoder {
     /// An encoder for a schema; refuses measurement names that cannot be written.
-    pub fn new(schema: &SchemaConfig) -> Result<Self, SinkError> {
+    pub fn new(schema: &SchemaConfig) -> Result<Self, InfluxError> {
         let mut measurements: [Box<[u8]>; 3] = Default::default();
         for (slot, name) in measurements.iter_mut().zip([
             &schema.trade_measurement,
@@ -137,7 +133,7 @@ impl LineEncoder {
 
     /// Appends the packet's line to `out` and says which target it belongs to; `Ok(None)` for
     /// packets that are not stored (status and unknown kinds). On error `out` is unchanged.
-    pub fn encode(&mut self, packet: &DataPacket, out: &mut Vec<u8>) -> Result<Option<Target>, SinkError> {
+    pub fn encode(&mut self, packet: &DataPacket, out: &mut Vec<u8>) -> Result<Option<Target>, InfluxError> {
         let start = out.len();
         let r = self.encode_line(packet, out);
         if r.is_err() {
@@ -146,7 +142,7 @@ impl LineEncoder {
         r
     }
 
-    fn encode_line(&mut self, packet: &DataPacket, out: &mut Vec<u8>) -> Result<Option<Target>, SinkError> {
+    fn encode_line(&mut self, packet: &DataPacket, out: &mut Vec<u8>) -> Result<Option<Target>, InfluxError> {
         let (kind, identity, target) = match &packet.data {
             Payload::Trade(t) => (Kind::Trade, trade_identity(&t.trade_id), Target::Incremental),
             Payload::BookSnapshot(s) => (Kind::Snapshot, s.seq, Target::Snapshot),
@@ -179,7 +175,7 @@ fn series_for<'a>(
     kind: Kind,
     exchange: ExchangeId,
     symbol: &Symbol,
-) -> Result<&'a mut Series, SinkError> {
+) -> Result<&'a mut Series, InfluxError> {
     // Cloning the symbol is one refcount increment; it saves a second hash lookup.
     let list = map.entry(symbol.clone()).or_default();
     if let Some(i) = list.iter().position(|s| s.kind == kind && s.exchange == exchange) {
@@ -263,7 +259,7 @@ fn snapshot_fields(
     s: &BookSnapshot,
     decimals: DecimalMode,
     keys: &[[Box<[u8]>; 4]],
-) -> Result<(), SinkError> {
+) -> Result<(), InfluxError> {
     for (side, levels) in [(0, &s.bids), (2, &s.asks)] {
         for (level, k) in levels.iter().zip(keys) {
             line.raw_key(&k[side]);
@@ -277,7 +273,7 @@ fn snapshot_fields(
     Ok(())
 }
 
-fn delta_fields(line: &mut LineBuilder<'_>, d: &BookDelta) -> Result<(), SinkError> {
+fn delta_fields(line: &mut LineBuilder<'_>, d: &BookDelta) -> Result<(), InfluxError> {
     for (key, levels) in [(&b"bids"[..], &d.bids), (&b"asks"[..], &d.asks)] {
         line.raw_key(key);
         line.raw_bytes(b"\"");
@@ -308,7 +304,7 @@ fn push_levels(line: &mut LineBuilder<'_>, levels: &[Level]) {
     }
 }
 
-fn seq_i64(seq: u64) -> Result<i64, SinkError> {
+fn seq_i64(seq: u64) -> Result<i64, InfluxError> {
     i64::try_from(seq)
-        .map_err(|_| SinkError::encode("field value", &seq.to_string(), "sequence above i64::MAX"))
+        .map_err(|_| InfluxError::encode("field value", &seq.to_string(), "sequence above i64::MAX"))
 }

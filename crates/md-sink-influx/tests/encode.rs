@@ -5,7 +5,7 @@ mod common;
 
 use common::lp::{self, Value};
 use common::{delta, snapshot, trade};
-use md_core::{DataPacket, ExchangeId, Payload, Status, Symbol, TradeId};
+use md_core::{ConnId, DataPacket, ExchangeId, Payload, Status, Symbol, TradeId};
 use md_sink_influx::{DecimalMode, LineEncoder, SchemaConfig, Target};
 
 fn encode(enc: &mut LineEncoder, p: &DataPacket) -> (Option<Target>, String) {
@@ -67,7 +67,7 @@ fn delta_is_one_lossless_line() {
 #[test]
 fn status_is_skipped() {
     let mut p = trade("BTC-USDT", 1, 1, "1", "1");
-    p.data = Payload::Status(Status::Connected);
+    p.data = Payload::Status(Status::Connected { conn: ConnId(1) });
     let mut out = Vec::new();
     assert_eq!(enc().encode(&p, &mut out).unwrap(), None);
     assert!(out.is_empty());

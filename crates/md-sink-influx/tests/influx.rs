@@ -7,10 +7,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{delta, exec, query, rows, snapshot, trade};
+use common::{delta, exec, feed, input, query, rows, snapshot, trade};
 use md_core::{DataPacket, Payload, Symbol, TradeId};
 use md_sink_influx::{Api, Buffer, DecimalMode, InfluxConfig, SinkStats};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 fn unique(prefix: &str) -> String {
@@ -27,12 +26,10 @@ fn config(url: &str, dir: &std::path::Path, db: &str) -> InfluxConfig {
 }
 
 async fn run(cfg: InfluxConfig, packets: Vec<DataPacket>) -> SinkStats {
-    let (tx, rx) = mpsc::channel(10_000);
-    let task = tokio::spawn(Buffer::new(cfg).unwrap().run(rx, CancellationToken::new()));
-    for p in packets {
-        tx.send(p).await.unwrap();
-    }
-    drop(tx);
+    let (publisher, sub) = input(10_000);
+    let task = tokio::spawn(Buffer::new(cfg).unwrap().run(sub, CancellationToken::new()));
+    feed(&publisher, packets).await;
+    drop(publisher);
     tokio::time::timeout(Duration::from_secs(120), task).await.unwrap().unwrap().unwrap()
 }
 
@@ -63,7 +60,7 @@ async fn same_millisecond_trades_all_stored_exactly_once() {
     let db = unique("md_same_ms");
     let packets = trades(10_000);
     let stats = run(config(&url, dir.path(), &db), packets.clone()).await;
-    assert_eq!((stats.lines_written, stats.timestamp_bumps), (10_000, 0));
+    assert_eq!((stats.records_written, stats.adjustments), (10_000, 0));
 
     let inc = format!("{db}_inc");
     let v = query(&url, &inc, "SELECT count(price) FROM trade").await;
@@ -103,7 +100,7 @@ async fn string_decimals_and_awkward_text_round_trip_bit_exact() {
     }
     packets.push(odd.clone());
     let stats = run(cfg, packets.clone()).await;
-    assert_eq!(stats.lines_written, 2001);
+    assert_eq!(stats.records_written, 2001);
 
     let inc = format!("{db}_inc");
     let (cols, values) = rows(&query(&url, &inc, "SELECT price, qty, trade_id, symbol FROM trade").await);
@@ -137,7 +134,7 @@ async fn snapshots_and_deltas_go_to_their_databases() {
         packets.push(snapshot("BTC-USDT", 1_700_000_000_000 + (i / 5) as i64, 20_000_000 + i, 5));
     }
     let stats = run(config(&url, dir.path(), &db), packets).await;
-    assert_eq!(stats.lines_written, 1000, "{stats:?}");
+    assert_eq!(stats.records_written, 1000, "{stats:?}");
     let v = query(&url, &format!("{db}_inc"), "SELECT count(last_seq) FROM book_delta").await;
     assert_eq!(rows(&v).1[0][1], 500);
     let (_, values) =
@@ -168,7 +165,7 @@ async fn throughput_5000_per_batch() {
     let started = Instant::now();
     let stats = run(cfg, packets).await;
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(stats.lines_written, n);
+    assert_eq!(stats.records_written, n);
     println!(
         "throughput: {n} lines in {secs:.2} s = {:.0} lines/s (batches of 5000, gzip, mean write {:?}, max {:?})",
         n as f64 / secs,
