@@ -175,7 +175,7 @@ pub struct InfluxConfig {
     pub url: String,
     /// API version and credentials.
     pub api: Api,
-    /// Trades and book incrementals. Default database/bucket `md_incremental`.
+    /// Trades, book incrementals and status events. Default database/bucket `md_incremental`.
     pub incremental: TargetConfig,
     /// Book snapshots. Default database/bucket `md_snapshot`.
     pub snapshot: TargetConfig,

@@ -8,11 +8,11 @@ use md_pipeline::BoxError;
 use crate::encode::{LineEncoder, SchemaConfig, Target};
 use crate::error::InfluxError;
 
-/// The target a payload is stored in; `None` for kinds that are not stored (status) or that
-/// this crate does not know yet.
+/// The target a payload is stored in; `None` for a kind this crate does not know yet
+/// (counted by the core as an unknown kind, never skipped silently).
 pub fn target_of(payload: &Payload) -> Option<Target> {
     match payload {
-        Payload::Trade(_) | Payload::BookDelta(_) => Some(Target::Incremental),
+        Payload::Trade(_) | Payload::BookDelta(_) | Payload::Status(_) => Some(Target::Incremental),
         Payload::BookSnapshot(_) => Some(Target::Snapshot),
         _ => None,
     }
@@ -35,7 +35,6 @@ impl Encoder for InfluxEncoder {
     fn route(&self, packet: &DataPacket) -> Route {
         match target_of(&packet.data) {
             Some(target) => Route::Lane(target.index()),
-            None if matches!(packet.data, Payload::Status(_)) => Route::Skip,
             // Counted by the core and logged once per kind: never skipped silently.
             None => Route::Unknown,
         }

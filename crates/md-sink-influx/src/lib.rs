@@ -2,7 +2,7 @@
 //! exactly once, through database outages and restarts, or in files `influx -import` loads.
 //!
 //! - [`LineEncoder`]: packet → line protocol, exact decimal text, unique deterministic timestamps
-//!   (trades, book snapshots and deltas).
+//!   (trades, book snapshots and deltas, status events).
 //! - [`LineBuilder`] and the `escape_*` functions: per-position escaping with refusals.
 //! - [`Buffer`]: the md-pipeline sink core (batches per target, flush triggers, retry, spool,
 //!   dead letters) with an [`InfluxEncoder`] and an [`InfluxDelivery`] (v1 or v2 API, gzip,

@@ -148,6 +148,52 @@ async fn snapshots_and_deltas_go_to_their_databases() {
     exec(&url, &format!("DROP DATABASE \"{db}_snap\"")).await;
 }
 
+/// Status packets (md's own events) are stored in the incremental database, each exactly once,
+/// at their local time; 200 disconnects of one connection, one per symbol, all distinct.
+#[tokio::test]
+async fn status_events_are_stored_with_their_reason() {
+    use md_core::{ConnId, DisconnectReason, Status};
+    let Some(url) = common::influx_url("status") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = unique("md_status");
+    let at = 1_700_000_000_000_000_000;
+    let mut packets = Vec::new();
+    for i in 0..200 {
+        let mut p = trade(&format!("S{i}-USDT"), 1, 1, "1", "1");
+        p.exchange_ts = 0;
+        p.local_ts = at;
+        let reason = DisconnectReason::ClosedByVenue { close_code: Some(1001), detail: "going away".into() };
+        p.data = Payload::Status(Status::Disconnected { conn: ConnId(7), reason });
+        packets.push(p);
+    }
+    let mut back = packets[0].clone();
+    back.data = Payload::Status(Status::Connected { conn: ConnId(8) });
+    packets.push(back);
+    let stats = run(config(&url, dir.path(), &db), packets).await;
+    assert_eq!((stats.records_written, stats.packets_skipped, stats.adjustments), (201, 0, 1));
+
+    let inc = format!("{db}_inc");
+    let v = query(&url, &inc, "SELECT count(conn) FROM status").await;
+    assert_eq!(rows(&v).1[0][1], 201, "{v}");
+    let q = "SELECT event, reason, detail, conn, local_ts FROM status WHERE symbol = 'S0-USDT'";
+    let (cols, values) = rows(&query(&url, &inc, q).await);
+    assert_eq!(cols, ["time", "event", "reason", "detail", "conn", "local_ts"]);
+    assert_eq!(values.len(), 2);
+    assert_eq!(values[0][0], at);
+    assert_eq!(values[0][1], "disconnected");
+    assert_eq!(values[0][2], "closed_by_venue");
+    assert_eq!(values[0][3], "closed by the venue (1001): going away");
+    assert_eq!(values[0][4], 7);
+    assert_eq!(values[0][5], at);
+    assert_eq!(values[1][0], at + 1, "a different event of the series in the same ns moves by 1 ns");
+    assert_eq!(values[1][1], "connected");
+    assert!(values[1][2].is_null() && values[1][3].is_null(), "no empty reason or detail written");
+    exec(&url, &format!("DROP DATABASE \"{inc}\"")).await;
+    exec(&url, &format!("DROP DATABASE \"{db}_snap\"")).await;
+}
+
 /// Throughput to the local influxd with batches of 5000: `cargo test -p md-sink-influx --release
 /// --test influx -- --ignored --nocapture throughput`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

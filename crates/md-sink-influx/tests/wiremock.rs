@@ -356,3 +356,52 @@ async fn database_not_found_creates_it_and_retries() {
     assert!(creates.iter().filter(|q| q.contains("md_incremental")).count() >= 2, "{creates:?}");
     assert!(creates.iter().all(|q| q.starts_with("q=CREATE+DATABASE")), "{creates:?}");
 }
+
+/// Status packets are stored in the incremental target; a failing write shows in `health()`.
+#[tokio::test]
+async fn status_packets_are_stored_and_failures_show_in_health() {
+    use md_core::{ConnId, Payload, Status};
+    use md_sink_influx::SinkHealth;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("busy"))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server.uri(), v1(), dir.path());
+    cfg.gzip = false;
+    cfg.retry.initial_backoff = Duration::from_millis(200);
+    cfg.retry.max_backoff = Duration::from_millis(200);
+    let buffer = Buffer::new(cfg).unwrap();
+    let metrics = buffer.metrics();
+    let (publisher, sub) = input(16);
+    let task = tokio::spawn(buffer.run(sub, CancellationToken::new()));
+    let mut status = trade("BTC-USDT", 1, 1, "1", "1");
+    status.local_ts = 1_700_000_000_000_000_042;
+    status.data = Payload::Status(Status::Connected { conn: ConnId(3) });
+    publisher.publish(vec![status]).await;
+    drop(publisher);
+    let started = Instant::now();
+    loop {
+        if let SinkHealth::Failing { error, .. } = metrics.health() {
+            assert!(error.contains("503") && error.contains("busy"), "{error}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "never failing");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+    assert_eq!((stats.records_written, stats.packets_skipped, stats.batches_retried), (1, 0, 3));
+    assert_eq!(metrics.health(), SinkHealth::Ok);
+    let reqs = server.received_requests().await.unwrap();
+    let last = reqs.last().unwrap();
+    assert_eq!(last.url.query_pairs().find(|(k, _)| k == "db").unwrap().1, "md_incremental");
+    assert_eq!(
+        body_text(last),
+        "status,exchange=binance,symbol=BTC-USDT event=\"connected\",conn=3i,local_ts=1700000000000000042i \
+         1700000000000000042\n"
+    );
+}
