@@ -4,8 +4,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use md_pipeline::sink::core::{self, CoreConfig, MemoryOverflow};
+
 use crate::encode::{SchemaConfig, Target};
-use crate::error::SinkError;
+use crate::error::InfluxError;
 
 /// Environment variable with the v2 API token.
 pub const ENV_TOKEN: &str = "MD_INFLUX_TOKEN";
@@ -29,15 +31,15 @@ impl Secret {
     }
 
     /// Reads a secret file; one trailing newline (as editors write) is dropped.
-    pub fn from_file(path: &Path) -> Result<Self, SinkError> {
+    pub fn from_file(path: &Path) -> Result<Self, InfluxError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| SinkError::Secret { source_name: path.display().to_string(), source })?;
+            .map_err(|source| InfluxError::Secret { source_name: path.display().to_string(), source })?;
         let text = text.strip_suffix('\n').unwrap_or(&text);
         Ok(Self(text.strip_suffix('\r').unwrap_or(text).to_owned()))
     }
 
     /// The value of env `var`, else the content of the file named by env `file_var`, else `None`.
-    pub fn from_env_or_file(var: &str, file_var: &str) -> Result<Option<Self>, SinkError> {
+    pub fn from_env_or_file(var: &str, file_var: &str) -> Result<Option<Self>, InfluxError> {
         if let Ok(value) = std::env::var(var) {
             return Ok(Some(Self(value)));
         }
@@ -90,7 +92,7 @@ pub enum Api {
 impl Api {
     /// v1 credentials from `MD_INFLUX_USER` and `MD_INFLUX_PASSWORD` / `MD_INFLUX_PASSWORD_FILE`
     /// (both optional); databases are created when missing.
-    pub fn v1_from_env() -> Result<Self, SinkError> {
+    pub fn v1_from_env() -> Result<Self, InfluxError> {
         Ok(Self::V1 {
             user: std::env::var(ENV_USER).ok(),
             password: Secret::from_env_or_file(ENV_PASSWORD, ENV_PASSWORD_FILE)?,
@@ -99,9 +101,9 @@ impl Api {
     }
 
     /// v2 credentials: the token from `MD_INFLUX_TOKEN` or `MD_INFLUX_TOKEN_FILE` (required).
-    pub fn v2_from_env(org: impl Into<String>) -> Result<Self, SinkError> {
+    pub fn v2_from_env(org: impl Into<String>) -> Result<Self, InfluxError> {
         let token = Secret::from_env_or_file(ENV_TOKEN, ENV_TOKEN_FILE)?
-            .ok_or_else(|| SinkError::Config(format!("v2 API needs {ENV_TOKEN} or {ENV_TOKEN_FILE}")))?;
+            .ok_or_else(|| InfluxError::Config(format!("v2 API needs {ENV_TOKEN} or {ENV_TOKEN_FILE}")))?;
         Ok(Self::V2 { org: org.into(), token })
     }
 }
@@ -122,8 +124,9 @@ impl TargetConfig {
     }
 }
 
-/// Retry timing for retryable failures (network, 408, 429, 5xx). Retries never stop while
-/// running: memory pressure moves waiting batches to the spool instead.
+/// Retry timing for retryable failures (network, 408, 429, 5xx), as the sink core's
+/// [`core::RetryConfig`] plus the HTTP request timeout. Retries never stop while running:
+/// memory pressure moves waiting batches to the spool instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryConfig {
     /// First backoff. Default 100 ms; doubles per attempt, with jitter.
@@ -147,16 +150,23 @@ impl Default for RetryConfig {
     }
 }
 
-/// What happens when sealed batches waiting for the database exceed `memory_limit_bytes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OverflowPolicy {
-    /// Move the oldest waiting batches to the disk spool (counted in `lines_spooled`); when the
-    /// spool is at `spool_limit_bytes` or unwritable, stop reading input (backpressure, counted).
-    #[default]
-    SpillToDisk,
-    /// Never spool: stop reading the input channel until memory is below the limit (counted).
-    Backpressure,
+impl RetryConfig {
+    /// The sink core's part.
+    pub fn core(&self) -> core::RetryConfig {
+        core::RetryConfig {
+            initial_backoff: self.initial_backoff,
+            max_backoff: self.max_backoff,
+            max_retry_after: self.max_retry_after,
+        }
+    }
 }
+
+/// What happens when sealed batches waiting for the database exceed `memory_limit_bytes`:
+/// the sink core's [`MemoryOverflow`]. `SpillToDisk` (default) moves the oldest waiting batches
+/// to the disk spool (`records_spooled`, `overflow_spills`); when the spool is at
+/// `spool_limit_bytes` or unwritable, input stops (backpressure, `overflow_backpressure`).
+/// `Backpressure` never spools: input stops until memory is below the limit.
+pub type OverflowPolicy = MemoryOverflow;
 
 /// Everything the [`crate::Buffer`] needs.
 #[derive(Debug, Clone)]
@@ -165,7 +175,7 @@ pub struct InfluxConfig {
     pub url: String,
     /// API version and credentials.
     pub api: Api,
-    /// Trades and book incrementals. Default database/bucket `md_incremental`.
+    /// Trades, book incrementals and status events. Default database/bucket `md_incremental`.
     pub incremental: TargetConfig,
     /// Book snapshots. Default database/bucket `md_snapshot`.
     pub snapshot: TargetConfig,
@@ -227,23 +237,40 @@ impl InfluxConfig {
         }
     }
 
+    /// The sink core's settings: spool under `spool_dir/<target>/`, dead letters in
+    /// `dead_letter_dir`.
+    pub fn core_config(&self) -> CoreConfig {
+        let mut core = CoreConfig::new(&self.dead_letter_dir);
+        core.batch_records = self.batch_lines;
+        core.batch_bytes = self.batch_bytes;
+        core.linger = self.linger;
+        core.retry = self.retry.core();
+        core.spool_dir = Some(self.spool_dir.clone());
+        core.memory_limit_bytes = self.memory_limit_bytes;
+        core.spool_limit_bytes = self.spool_limit_bytes;
+        core.overflow = self.overflow;
+        core.shutdown_timeout = self.shutdown_timeout;
+        core
+    }
+
     /// Checks limits and names.
-    pub fn validate(&self) -> Result<(), SinkError> {
-        let url = reqwest::Url::parse(&self.url).map_err(|e| SinkError::Config(format!("url: {e}")))?;
+    pub fn validate(&self) -> Result<(), InfluxError> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| InfluxError::Config(format!("url: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(SinkError::Config("url must be http or https".into()));
+            return Err(InfluxError::Config("url must be http or https".into()));
         }
         if self.batch_lines == 0 || self.batch_bytes == 0 {
-            return Err(SinkError::Config("batch_lines and batch_bytes must be > 0".into()));
+            return Err(InfluxError::Config("batch_lines and batch_bytes must be > 0".into()));
         }
+        self.core_config().validate().map_err(InfluxError::Config)?;
         for t in Target::ALL {
             if self.target(t).database.is_empty() {
-                return Err(SinkError::Config(format!("{} database/bucket is empty", t.as_str())));
+                return Err(InfluxError::Config(format!("{} database/bucket is empty", t.as_str())));
             }
         }
         if let Api::V2 { org, .. } = &self.api {
             if org.is_empty() {
-                return Err(SinkError::Config("v2 org is empty".into()));
+                return Err(InfluxError::Config("v2 org is empty".into()));
             }
         }
         Ok(())

@@ -8,18 +8,23 @@
 //! re-delivered identical point lands on its own key and overwrites only itself — while distinct
 //! points get distinct keys. A small per-series guard catches the rare remaining collision
 //! (identities equal modulo 10⁶ in one ms, or ns-stamped venues) and bumps by 1 ns, counted.
+//!
+//! Status packets (connects, disconnects, gaps, resyncs) are md's own events: they are stamped
+//! with the local receive time, and their identity is the event and the connection.
 
 use std::collections::HashMap;
 
-use md_core::{BookDelta, BookSnapshot, DataPacket, ExchangeId, Level, Payload, Symbol, Trade, TradeId};
+use md_core::{
+    BookDelta, BookSnapshot, DataPacket, ExchangeId, Level, Payload, Status, Symbol, Trade, TradeId,
+};
 
-use crate::error::SinkError;
+use crate::error::InfluxError;
 use crate::escape::{escape_key, escape_measurement, DecimalMode, LineBuilder};
 
 /// Which database (v1) or bucket (v2) a line goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
-    /// Trades and book incrementals.
+    /// Trades, book incrementals and status events.
     Incremental,
     /// Book snapshots.
     Snapshot,
@@ -41,10 +46,6 @@ impl Target {
     pub fn index(self) -> usize {
         self as usize
     }
-
-    pub(crate) fn from_byte(b: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(b)).copied()
-    }
 }
 
 /// Measurement names, levels and number format of the written schema.
@@ -56,6 +57,8 @@ pub struct SchemaConfig {
     pub snapshot_measurement: String,
     /// Measurement of book incrementals. Default `book_delta`.
     pub delta_measurement: String,
+    /// Measurement of status events (connects, disconnects, gaps, resyncs). Default `status`.
+    pub status_measurement: String,
     /// Levels per side written for a snapshot. Default 5.
     pub snapshot_levels: usize,
     /// Numeric (default) or string decimal fields.
@@ -68,6 +71,7 @@ impl Default for SchemaConfig {
             trade_measurement: "trade".into(),
             snapshot_measurement: "book_snapshot".into(),
             delta_measurement: "book_delta".into(),
+            status_measurement: "status".into(),
             snapshot_levels: 5,
             decimals: DecimalMode::Numeric,
         }
@@ -79,6 +83,7 @@ enum Kind {
     Trade,
     Snapshot,
     Delta,
+    Status,
 }
 
 /// How many recent (timestamp, identity) pairs per series the collision guard remembers.
@@ -98,7 +103,7 @@ struct Series {
 #[derive(Debug)]
 pub struct LineEncoder {
     decimals: DecimalMode,
-    measurements: [Box<[u8]>; 3],
+    measurements: [Box<[u8]>; 4],
     snapshot_keys: Vec<[Box<[u8]>; 4]>,
     series: HashMap<Symbol, Vec<Series>>,
     bumps: u64,
@@ -106,12 +111,13 @@ pub struct LineEncoder {
 
 impl LineEncoder {
     /// An encoder for a schema; refuses measurement names that cannot be written.
-    pub fn new(schema: &SchemaConfig) -> Result<Self, SinkError> {
-        let mut measurements: [Box<[u8]>; 3] = Default::default();
+    pub fn new(schema: &SchemaConfig) -> Result<Self, InfluxError> {
+        let mut measurements: [Box<[u8]>; 4] = Default::default();
         for (slot, name) in measurements.iter_mut().zip([
             &schema.trade_measurement,
             &schema.snapshot_measurement,
             &schema.delta_measurement,
+            &schema.status_measurement,
         ]) {
             let mut out = Vec::new();
             escape_measurement(name, &mut out)?;
@@ -136,8 +142,9 @@ impl LineEncoder {
     }
 
     /// Appends the packet's line to `out` and says which target it belongs to; `Ok(None)` for
-    /// packets that are not stored (status and unknown kinds). On error `out` is unchanged.
-    pub fn encode(&mut self, packet: &DataPacket, out: &mut Vec<u8>) -> Result<Option<Target>, SinkError> {
+    /// kinds this encoder does not know (md-core's `Payload` may grow). On error `out` is
+    /// unchanged.
+    pub fn encode(&mut self, packet: &DataPacket, out: &mut Vec<u8>) -> Result<Option<Target>, InfluxError> {
         let start = out.len();
         let r = self.encode_line(packet, out);
         if r.is_err() {
@@ -146,17 +153,22 @@ impl LineEncoder {
         r
     }
 
-    fn encode_line(&mut self, packet: &DataPacket, out: &mut Vec<u8>) -> Result<Option<Target>, SinkError> {
+    fn encode_line(&mut self, packet: &DataPacket, out: &mut Vec<u8>) -> Result<Option<Target>, InfluxError> {
         let (kind, identity, target) = match &packet.data {
             Payload::Trade(t) => (Kind::Trade, trade_identity(&t.trade_id), Target::Incremental),
             Payload::BookSnapshot(s) => (Kind::Snapshot, s.seq, Target::Snapshot),
             Payload::BookDelta(d) => (Kind::Delta, d.seq.last, Target::Incremental),
+            Payload::Status(s) => (Kind::Status, status_identity(s), Target::Incremental),
             _ => return Ok(None),
         };
         let decimals = self.decimals;
         let measurement = &self.measurements[kind as usize];
         let series = series_for(&mut self.series, measurement, kind, packet.exchange, &packet.symbol)?;
-        let natural = natural_ts(packet.exchange_ts, packet.local_ts, identity);
+        let natural = match kind {
+            // md's own event: the time md saw it is the time it happened.
+            Kind::Status => packet.local_ts,
+            _ => natural_ts(packet.exchange_ts, packet.local_ts, identity),
+        };
         let (ts, bumped) = series.unique_ts(natural, identity);
         self.bumps += bumped;
         let mut line = LineBuilder::with_series_key(out, &series.key);
@@ -164,6 +176,7 @@ impl LineEncoder {
             Payload::Trade(t) => trade_fields(&mut line, t, decimals),
             Payload::BookSnapshot(s) => snapshot_fields(&mut line, s, decimals, &self.snapshot_keys)?,
             Payload::BookDelta(d) => delta_fields(&mut line, d)?,
+            Payload::Status(s) => status_fields(&mut line, s)?,
             _ => {}
         }
         line.raw_key(b"local_ts");
@@ -179,7 +192,7 @@ fn series_for<'a>(
     kind: Kind,
     exchange: ExchangeId,
     symbol: &Symbol,
-) -> Result<&'a mut Series, SinkError> {
+) -> Result<&'a mut Series, InfluxError> {
     // Cloning the symbol is one refcount increment; it saves a second hash lookup.
     let list = map.entry(symbol.clone()).or_default();
     if let Some(i) = list.iter().position(|s| s.kind == kind && s.exchange == exchange) {
@@ -240,6 +253,35 @@ pub fn trade_identity(id: &TradeId) -> u64 {
     }
 }
 
+/// A status event's identity for the collision guard: FNV-1a of the event name and the
+/// connection, so the same event again keeps its key and a different one at the same ns moves.
+fn status_identity(status: &Status) -> u64 {
+    let fnv = |h: u64, b: u8| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    let h = status.event().bytes().fold(0xcbf2_9ce4_8422_2325, fnv);
+    status.conn().0.to_le_bytes().into_iter().fold(h, fnv)
+}
+
+fn status_fields(line: &mut LineBuilder<'_>, s: &Status) -> Result<(), InfluxError> {
+    line.raw_key(b"event");
+    line.raw_str(s.event());
+    let reason = s.reason();
+    if !reason.is_empty() {
+        line.raw_key(b"reason");
+        line.raw_str(reason);
+    }
+    let detail = s.detail();
+    if !detail.is_empty() {
+        line.raw_key(b"detail");
+        line.raw_str(&detail);
+    }
+    let conn = i64::try_from(s.conn().0).map_err(|_| {
+        InfluxError::encode("field value", &s.conn().to_string(), "connection id above i64::MAX")
+    })?;
+    line.raw_key(b"conn");
+    line.raw_i64(conn);
+    Ok(())
+}
+
 fn trade_fields(line: &mut LineBuilder<'_>, t: &Trade, decimals: DecimalMode) {
     line.raw_key(b"price");
     line.raw_decimal(&t.price, decimals);
@@ -263,7 +305,7 @@ fn snapshot_fields(
     s: &BookSnapshot,
     decimals: DecimalMode,
     keys: &[[Box<[u8]>; 4]],
-) -> Result<(), SinkError> {
+) -> Result<(), InfluxError> {
     for (side, levels) in [(0, &s.bids), (2, &s.asks)] {
         for (level, k) in levels.iter().zip(keys) {
             line.raw_key(&k[side]);
@@ -277,7 +319,7 @@ fn snapshot_fields(
     Ok(())
 }
 
-fn delta_fields(line: &mut LineBuilder<'_>, d: &BookDelta) -> Result<(), SinkError> {
+fn delta_fields(line: &mut LineBuilder<'_>, d: &BookDelta) -> Result<(), InfluxError> {
     for (key, levels) in [(&b"bids"[..], &d.bids), (&b"asks"[..], &d.asks)] {
         line.raw_key(key);
         line.raw_bytes(b"\"");
@@ -308,7 +350,7 @@ fn push_levels(line: &mut LineBuilder<'_>, levels: &[Level]) {
     }
 }
 
-fn seq_i64(seq: u64) -> Result<i64, SinkError> {
+fn seq_i64(seq: u64) -> Result<i64, InfluxError> {
     i64::try_from(seq)
-        .map_err(|_| SinkError::encode("field value", &seq.to_string(), "sequence above i64::MAX"))
+        .map_err(|_| InfluxError::encode("field value", &seq.to_string(), "sequence above i64::MAX"))
 }

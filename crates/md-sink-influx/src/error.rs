@@ -1,11 +1,12 @@
-//! The one error type of the sink.
+//! [`InfluxError`]: the one error type of this crate (encoding, config, HTTP, files).
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong between a [`md_core::DataPacket`] and InfluxDB.
+/// Everything that can go wrong between a [`md_core::DataPacket`] and InfluxDB or a line file.
+/// (Why a whole run stopped is [`md_pipeline::SinkError`], which the sinks' `run` returns.)
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SinkError {
+pub enum InfluxError {
     /// A name or value cannot be written in line protocol (see the README's escaping rules).
     #[error("cannot encode {what} {value:?}: {reason}")]
     Encode {
@@ -62,15 +63,12 @@ pub enum SinkError {
     /// Gzip compression of a batch failed.
     #[error("gzip: {0}")]
     Gzip(#[source] std::io::Error),
-    /// The shutdown could neither deliver nor spool some lines: they are lost, and said so.
-    #[error("{lines} lines could be neither written nor spooled at shutdown")]
-    Unflushed {
-        /// How many lines.
-        lines: u64,
-    },
+    /// The sink core refused the setup (its config, or the dead-letter directory).
+    #[error("sink core: {0}")]
+    Core(#[source] md_pipeline::SinkError),
 }
 
-impl SinkError {
+impl InfluxError {
     /// Whether sending the same batch again later may succeed: network errors, 408, 429 and 5xx.
     pub fn is_retryable(&self) -> bool {
         match self {

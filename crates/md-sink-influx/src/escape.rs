@@ -10,7 +10,7 @@
 
 use md_core::Decimal;
 
-use crate::error::SinkError;
+use crate::error::InfluxError;
 use crate::numfmt;
 
 /// How prices and quantities are written.
@@ -24,31 +24,31 @@ pub enum DecimalMode {
     String,
 }
 
-fn check_name(what: &'static str, s: &str) -> Result<(), SinkError> {
+fn check_name(what: &'static str, s: &str) -> Result<(), InfluxError> {
     if s.is_empty() {
-        return Err(SinkError::encode(what, s, "empty"));
+        return Err(InfluxError::encode(what, s, "empty"));
     }
     if s.bytes().any(|b| b == b'\n' || b == b'\r' || b == b'\\') {
-        return Err(SinkError::encode(what, s, "contains a newline, carriage return or backslash"));
+        return Err(InfluxError::encode(what, s, "contains a newline, carriage return or backslash"));
     }
     Ok(())
 }
 
 /// Appends an escaped measurement name.
-pub fn escape_measurement(s: &str, out: &mut Vec<u8>) -> Result<(), SinkError> {
+pub fn escape_measurement(s: &str, out: &mut Vec<u8>) -> Result<(), InfluxError> {
     check_name("measurement", s)?;
     if s.starts_with('#') {
-        return Err(SinkError::encode("measurement", s, "starts with '#' (a comment line)"));
+        return Err(InfluxError::encode("measurement", s, "starts with '#' (a comment line)"));
     }
     push_escaped(s.as_bytes(), out, |b| b == b',' || b == b' ');
     Ok(())
 }
 
 /// Appends an escaped tag key, tag value or field key (`what` names the position in errors).
-pub fn escape_key(what: &'static str, s: &str, out: &mut Vec<u8>) -> Result<(), SinkError> {
+pub fn escape_key(what: &'static str, s: &str, out: &mut Vec<u8>) -> Result<(), InfluxError> {
     check_name(what, s)?;
     if what != "tag value" && s == "time" {
-        return Err(SinkError::encode(what, s, "`time` is reserved"));
+        return Err(InfluxError::encode(what, s, "`time` is reserved"));
     }
     push_escaped(s.as_bytes(), out, |b| b == b',' || b == b'=' || b == b' ');
     Ok(())
@@ -89,7 +89,7 @@ pub struct LineBuilder<'a> {
 
 impl<'a> LineBuilder<'a> {
     /// Starts a line with an escaped measurement.
-    pub fn new(out: &'a mut Vec<u8>, measurement: &str) -> Result<Self, SinkError> {
+    pub fn new(out: &'a mut Vec<u8>, measurement: &str) -> Result<Self, InfluxError> {
         let start = out.len();
         let mut builder = Self { out, start, fields: 0 };
         let r = escape_measurement(measurement, builder.out);
@@ -104,7 +104,7 @@ impl<'a> LineBuilder<'a> {
         Self { out, start, fields: 0 }
     }
 
-    fn check<T>(&mut self, r: Result<T, SinkError>) -> Result<T, SinkError> {
+    fn check<T>(&mut self, r: Result<T, InfluxError>) -> Result<T, InfluxError> {
         if r.is_err() {
             self.out.truncate(self.start);
         }
@@ -112,10 +112,10 @@ impl<'a> LineBuilder<'a> {
     }
 
     /// Adds a tag. Tags must come before the first field.
-    pub fn tag(&mut self, key: &str, value: &str) -> Result<&mut Self, SinkError> {
+    pub fn tag(&mut self, key: &str, value: &str) -> Result<&mut Self, InfluxError> {
         if self.fields > 0 {
             self.out.truncate(self.start);
-            return Err(SinkError::encode("tag key", key, "tag after a field"));
+            return Err(InfluxError::encode("tag key", key, "tag after a field"));
         }
         self.out.push(b',');
         let r = escape_key("tag key", key, self.out);
@@ -126,7 +126,7 @@ impl<'a> LineBuilder<'a> {
         Ok(self)
     }
 
-    fn key(&mut self, key: &str) -> Result<(), SinkError> {
+    fn key(&mut self, key: &str) -> Result<(), InfluxError> {
         self.out.push(if self.fields == 0 { b' ' } else { b',' });
         self.fields += 1;
         let r = escape_key("field key", key, self.out);
@@ -145,29 +145,29 @@ impl<'a> LineBuilder<'a> {
     }
 
     /// Adds a string field.
-    pub fn field_str(&mut self, key: &str, value: &str) -> Result<&mut Self, SinkError> {
+    pub fn field_str(&mut self, key: &str, value: &str) -> Result<&mut Self, InfluxError> {
         self.key(key)?;
         escape_string_field(value, self.out);
         Ok(self)
     }
 
     /// Adds an integer field (`42i`).
-    pub fn field_i64(&mut self, key: &str, value: i64) -> Result<&mut Self, SinkError> {
+    pub fn field_i64(&mut self, key: &str, value: i64) -> Result<&mut Self, InfluxError> {
         self.key(key)?;
         self.raw_i64(value);
         Ok(self)
     }
 
     /// Adds a float field; NaN and infinities are refused.
-    pub fn field_f64(&mut self, key: &str, value: f64) -> Result<&mut Self, SinkError> {
+    pub fn field_f64(&mut self, key: &str, value: f64) -> Result<&mut Self, InfluxError> {
         if !value.is_finite() {
             self.out.truncate(self.start);
-            return Err(SinkError::NonFinite { field: key.to_owned() });
+            return Err(InfluxError::NonFinite { field: key.to_owned() });
         }
         self.key(key)?;
         // `{:?}` prints the shortest text that round-trips, always with a `.` or exponent.
         use std::io::Write;
-        let r = write!(self.out, "{value:?}").map_err(|_| SinkError::NonFinite { field: key.to_owned() });
+        let r = write!(self.out, "{value:?}").map_err(|_| InfluxError::NonFinite { field: key.to_owned() });
         self.check(r)?;
         Ok(self)
     }
@@ -178,7 +178,7 @@ impl<'a> LineBuilder<'a> {
         key: &str,
         value: &Decimal,
         mode: DecimalMode,
-    ) -> Result<&mut Self, SinkError> {
+    ) -> Result<&mut Self, InfluxError> {
         self.key(key)?;
         self.raw_decimal(value, mode);
         Ok(self)
@@ -213,10 +213,10 @@ impl<'a> LineBuilder<'a> {
     }
 
     /// Ends the line with a nanosecond timestamp and a newline. Refuses a line without fields.
-    pub fn finish(self, timestamp_ns: i64) -> Result<(), SinkError> {
+    pub fn finish(self, timestamp_ns: i64) -> Result<(), InfluxError> {
         if self.fields == 0 {
             self.out.truncate(self.start);
-            return Err(SinkError::NoFields);
+            return Err(InfluxError::NoFields);
         }
         self.out.push(b' ');
         self.out.extend_from_slice(itoa::Buffer::new().format(timestamp_ns).as_bytes());
@@ -251,9 +251,9 @@ mod tests {
         assert!(line.tag("t", "a\nb").is_err());
         assert_eq!(out, b"keep\n");
         let line = LineBuilder::new(&mut out, "m").unwrap();
-        assert!(matches!(line.finish(1), Err(SinkError::NoFields)));
+        assert!(matches!(line.finish(1), Err(InfluxError::NoFields)));
         let mut line = LineBuilder::new(&mut out, "m").unwrap();
-        assert!(matches!(line.field_f64("x", f64::NAN), Err(SinkError::NonFinite { .. })));
+        assert!(matches!(line.field_f64("x", f64::NAN), Err(InfluxError::NonFinite { .. })));
         let mut line = LineBuilder::new(&mut out, "m").unwrap();
         assert!(line.field_f64("x", f64::INFINITY).is_err());
         assert!(LineBuilder::new(&mut out, "#m").is_err());

@@ -1,25 +1,36 @@
-//! The embedded default sink: line-protocol files on disk, for a first run with no database.
+//! [`LineFiles`]: the no-database default storage, line-protocol files on disk.
 //!
 //! Each target (incremental, snapshot) gets its own series of files under the directory,
 //! `md_incremental-<unix-ns>.lp` and so on, rotated by size. Every file starts with the
 //! `# DML` / `# CONTEXT-DATABASE:` header that `influx -import -path=FILE -precision=ns` reads,
-//! so the data loads into InfluxDB later unchanged. Files are flushed on `linger` and synced
-//! to disk on rotation and shutdown.
+//! so the data loads into InfluxDB later unchanged.
+//!
+//! The sink core batches (a sealed batch is at most `linger` old, so data reaches the OS at
+//! least that often); [`FileDelivery`] appends one sealed batch at a time with `write_all`, and
+//! fsyncs at rotation and at the end. A full disk loses nothing: a failed write is cut back
+//! (no torn line stays in the file) and answered `Retry`; the core keeps the batch, holds at
+//! most `memory_limit_bytes`, then stops reading input (the fan-out's `Block` holds the
+//! sources); the sink's health says failing since when and why, and writing resumes by
+//! itself when space returns. There is no spool: it would sit on the same full disk.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use md_core::{now_ns, DataPacket};
-use tokio::sync::mpsc;
+use async_trait::async_trait;
+use bytes::Bytes;
+use md_core::now_ns;
+use md_pipeline::sink::core::{self, CoreConfig, Delivery, MemoryOverflow, Outcome, SinkCore};
+use md_pipeline::{BoxError, Sink, SinkError, SinkMetrics, SinkStats, Subscription};
 use tokio_util::sync::CancellationToken;
 
-use crate::encode::{LineEncoder, SchemaConfig, Target};
-use crate::error::SinkError;
-use crate::metrics::{SinkMetrics, SinkStats};
+use crate::delivery::dead_letter_header;
+use crate::encode::{SchemaConfig, Target};
+use crate::encoder::InfluxEncoder;
+use crate::error::InfluxError;
 
 /// Where and how line-protocol files are written.
 #[derive(Debug, Clone)]
@@ -32,147 +43,303 @@ pub struct LineFilesConfig {
     pub snapshot_database: String,
     /// Measurement names and snapshot depth.
     pub schema: SchemaConfig,
-    /// A file is closed and a new one started past this size.
+    /// A new file is started (the old one fsynced) when the next batch would take the current
+    /// one past this size; batches are at most this size too (and at most 1 MiB), so a file
+    /// exceeds it only by less than one line.
     pub rotate_bytes: u64,
-    /// Buffered lines reach the file at least this often.
+    /// Lines reach the file at least this often.
     pub linger: Duration,
+    /// Bytes held in memory while the disk refuses writes, before input stops. Default 64 MiB.
+    pub memory_limit_bytes: usize,
+    /// Packets that cannot be encoded are kept here as JSON. Default `<dir>/dead-letter`.
+    pub dead_letter_dir: PathBuf,
+    /// Test and operations hook: while set and switched on, writes fail as on a full disk
+    /// (to test the disk-full path, or rehearse the alert). `None` in normal use.
+    pub fault: Option<Arc<WriteFault>>,
 }
 
 impl LineFilesConfig {
-    /// Defaults: databases `md_incremental` / `md_snapshot`, 256 MiB files, 1 s linger.
+    /// Defaults: databases `md_incremental` / `md_snapshot`, 256 MiB files, 1 s linger,
+    /// 64 MiB in memory while the disk is full.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
         Self {
-            dir: dir.into(),
+            dead_letter_dir: dir.join("dead-letter"),
+            dir,
             incremental_database: "md_incremental".into(),
             snapshot_database: "md_snapshot".into(),
             schema: SchemaConfig::default(),
             rotate_bytes: 256 << 20,
             linger: Duration::from_secs(1),
+            memory_limit_bytes: 64 << 20,
+            fault: None,
         }
+    }
+
+    /// The sink core's settings: no spool (it would be on the same disk), backpressure above
+    /// the memory limit, retries every 2 s at most.
+    fn core_config(&self) -> CoreConfig {
+        let mut core = CoreConfig::new(&self.dead_letter_dir);
+        core.batch_bytes = usize::try_from(self.rotate_bytes).unwrap_or(usize::MAX).clamp(1, 1 << 20);
+        core.linger = self.linger;
+        core.retry =
+            core::RetryConfig { max_backoff: Duration::from_secs(2), ..core::RetryConfig::default() };
+        core.spool_dir = None;
+        core.memory_limit_bytes = self.memory_limit_bytes;
+        core.overflow = MemoryOverflow::Backpressure;
+        core
     }
 }
 
-/// Writes packets as line protocol into rotated files.
+/// Makes [`LineFiles`]' writes fail as on a full disk, deterministically: each write (or new
+/// file) while it is on writes part of its data, then fails with `ENOSPC`
+/// ([`std::io::ErrorKind::StorageFull`]). A test and operations hook; see
+/// [`LineFilesConfig::fault`].
+#[derive(Debug, Default)]
+pub struct WriteFault {
+    enospc: AtomicBool,
+    injected: AtomicU64,
+}
+
+impl WriteFault {
+    /// A fault, off.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// Switches the disk-full failure on or off.
+    pub fn fail_with_enospc(&self, on: bool) {
+        self.enospc.store(on, Relaxed);
+    }
+
+    /// Failures injected so far.
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Relaxed)
+    }
+
+    /// Writes `data` as a full disk would when on: a part, then `ENOSPC`.
+    fn write(&self, file: &mut File, data: &[u8]) -> std::io::Result<()> {
+        if !self.enospc.load(Relaxed) {
+            return file.write_all(data);
+        }
+        self.injected.fetch_add(1, Relaxed);
+        file.write_all(&data[..data.len() / 2])?;
+        Err(enospc())
+    }
+}
+
+#[cfg(unix)]
+fn enospc() -> std::io::Error {
+    // ENOSPC is 28 on Linux, the BSDs and macOS: the same error a real full disk gives.
+    std::io::Error::from_raw_os_error(28)
+}
+
+#[cfg(not(unix))]
+fn enospc() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device")
+}
+
+/// Writes packets as line protocol into rotated files: the sink core with an
+/// [`InfluxEncoder`] and a [`FileDelivery`].
 #[derive(Debug)]
 pub struct LineFiles {
-    config: LineFilesConfig,
-    encoder: LineEncoder,
-    files: [Option<OpenFile>; 2],
-    metrics: Arc<SinkMetrics>,
+    core: SinkCore<InfluxEncoder, FileDelivery>,
+}
+
+impl LineFiles {
+    /// A sink writing under `config.dir`.
+    pub fn new(config: LineFilesConfig) -> Result<Self, InfluxError> {
+        std::fs::create_dir_all(&config.dir).map_err(|e| InfluxError::io(&config.dir, e))?;
+        let encoder = InfluxEncoder::new(&config.schema)?;
+        let core = SinkCore::new("files", encoder, FileDelivery::new(&config), config.core_config())
+            .map_err(InfluxError::Core)?;
+        Ok(Self { core })
+    }
+
+    /// Its counters and state, live (`records_written` counts lines handed to the files).
+    pub fn metrics(&self) -> Arc<SinkMetrics> {
+        self.core.metrics()
+    }
+
+    /// Writes every packet of `input` until it ends or `cancel` fires, then syncs the files.
+    pub async fn run(self, input: Subscription, cancel: CancellationToken) -> Result<SinkStats, SinkError> {
+        self.core.run(input, cancel).await
+    }
+}
+
+#[async_trait]
+impl Sink for LineFiles {
+    fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    fn metrics(&self) -> Arc<SinkMetrics> {
+        self.core.metrics()
+    }
+
+    async fn run(
+        self: Box<Self>,
+        input: Subscription,
+        cancel: CancellationToken,
+    ) -> Result<SinkStats, SinkError> {
+        self.core.run(input, cancel).await
+    }
+}
+
+/// Appends sealed batches of lines to the rotated files of each target.
+#[derive(Debug)]
+pub struct FileDelivery {
+    dir: PathBuf,
+    databases: [String; 2],
+    rotate_bytes: u64,
+    fault: Option<Arc<WriteFault>>,
+    /// One lane delivers at a time (the core's rule), so these locks are never contended.
+    files: [Mutex<Option<OpenFile>>; 2],
 }
 
 #[derive(Debug)]
 struct OpenFile {
     path: PathBuf,
-    writer: BufWriter<File>,
+    file: File,
+    /// Length of the complete lines (and header) in the file.
     bytes: u64,
+    /// Length of the import header.
+    header: u64,
+    /// A write failed and its part may still be in the file past `bytes`.
+    torn: bool,
 }
 
-impl LineFiles {
-    /// A sink writing under `config.dir`.
-    pub fn new(config: LineFilesConfig) -> Result<Self, SinkError> {
-        std::fs::create_dir_all(&config.dir).map_err(|e| SinkError::io(&config.dir, e))?;
-        let encoder = LineEncoder::new(&config.schema)?;
-        Ok(Self { config, encoder, files: [None, None], metrics: Arc::default() })
-    }
-
-    /// Its counters, live (`lines_written` counts lines handed to the file).
-    pub fn metrics(&self) -> Arc<SinkMetrics> {
-        Arc::clone(&self.metrics)
-    }
-
-    /// Writes every packet from `rx` until it closes or `cancel` fires, then flushes and syncs.
-    pub async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<DataPacket>,
-        cancel: CancellationToken,
-    ) -> Result<SinkStats, SinkError> {
-        let mut line = Vec::with_capacity(1024);
-        let mut flush = tokio::time::interval(self.config.linger);
-        loop {
-            tokio::select! {
-                packet = rx.recv() => match packet {
-                    Some(packet) => self.write(&packet, &mut line)?,
-                    None => break,
-                },
-                _ = flush.tick() => self.flush(false)?,
-                _ = cancel.cancelled() => {
-                    // Take what is already queued: it was produced before the cancel.
-                    while let Ok(packet) = rx.try_recv() {
-                        self.write(&packet, &mut line)?;
-                    }
-                    break;
-                }
-            }
-        }
-        self.flush(true)?;
-        Ok(self.metrics.snapshot())
-    }
-
-    fn write(&mut self, packet: &DataPacket, line: &mut Vec<u8>) -> Result<(), SinkError> {
-        line.clear();
-        let target = match self.encoder.encode(packet, line) {
-            Ok(Some(target)) => target,
-            Ok(None) => {
-                self.metrics.packets_skipped.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            }
-            Err(err) => {
-                self.metrics.packets_rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %err, "packet refused by the line encoder");
-                return Ok(());
-            }
+impl OpenFile {
+    /// Appends a batch; on failure the file is cut back to where the batch started.
+    fn append(&mut self, data: &[u8], fault: Option<&WriteFault>) -> Result<(), InfluxError> {
+        self.cut_torn_tail()?;
+        let written = match fault {
+            Some(fault) => fault.write(&mut self.file, data),
+            None => self.file.write_all(data),
         };
-        self.metrics.lines_buffered.fetch_add(1, Ordering::Relaxed);
-        let rotate_bytes = self.config.rotate_bytes;
-        let needs_new = self.files[target.index()].as_ref().is_none_or(|f| f.bytes >= rotate_bytes);
-        if needs_new {
-            self.rotate(target)?;
+        if let Err(e) = written {
+            self.torn = true;
+            // Best now; if it fails too, the next append tries again before writing anything.
+            let _ = self.cut_torn_tail();
+            return Err(InfluxError::io(&self.path, e));
         }
-        if let Some(file) = self.files[target.index()].as_mut() {
-            file.writer.write_all(line).map_err(|e| SinkError::io(&file.path, e))?;
-            file.bytes += line.len() as u64;
-            self.metrics.lines_written.fetch_add(1, Ordering::Relaxed);
+        self.bytes += data.len() as u64;
+        Ok(())
+    }
+
+    /// No torn line may stay in a file `influx -import` will read: cut a failed write's part.
+    fn cut_torn_tail(&mut self) -> Result<(), InfluxError> {
+        if self.torn {
+            self.file.set_len(self.bytes).map_err(|e| InfluxError::io(&self.path, e))?;
+            self.torn = false;
         }
         Ok(())
     }
 
-    fn rotate(&mut self, target: Target) -> Result<(), SinkError> {
-        if let Some(old) = self.files[target.index()].take() {
-            close(old)?;
+    fn sync(&mut self) -> Result<(), InfluxError> {
+        self.cut_torn_tail()?;
+        self.file.sync_all().map_err(|e| InfluxError::io(&self.path, e))
+    }
+}
+
+impl FileDelivery {
+    /// Files under `config.dir`, none opened yet.
+    pub fn new(config: &LineFilesConfig) -> Self {
+        Self {
+            dir: config.dir.clone(),
+            databases: [config.incremental_database.clone(), config.snapshot_database.clone()],
+            rotate_bytes: config.rotate_bytes,
+            fault: config.fault.clone(),
+            files: [Mutex::new(None), Mutex::new(None)],
         }
-        let database = match target {
-            Target::Incremental => &self.config.incremental_database,
-            Target::Snapshot => &self.config.snapshot_database,
-        };
-        let path = self.config.dir.join(format!("{database}-{}.lp", now_ns()));
-        let file = OpenOptions::new()
+    }
+
+    fn write(&self, lane: usize, body: &[u8]) -> Result<(), InfluxError> {
+        let mut slot = self.files[lane].lock().unwrap_or_else(PoisonError::into_inner);
+        let full = |f: &OpenFile| f.bytes > f.header && f.bytes + body.len() as u64 > self.rotate_bytes;
+        if slot.as_ref().is_none_or(full) {
+            self.rotate(lane, &mut slot)?;
+        }
+        match slot.as_mut() {
+            Some(file) => file.append(body, self.fault.as_deref()),
+            None => Err(InfluxError::Config("no open file after rotation".into())),
+        }
+    }
+
+    /// Syncs and closes the current file (kept if the sync fails: nothing is lost by trying
+    /// again), then starts a new one with the import header.
+    fn rotate(&self, lane: usize, slot: &mut Option<OpenFile>) -> Result<(), InfluxError> {
+        if let Some(old) = slot.as_mut() {
+            old.sync()?;
+        }
+        *slot = None;
+        let database = &self.databases[lane];
+        let path = self.dir.join(format!("{database}-{}.lp", now_ns()));
+        let mut file = OpenOptions::new()
             .create_new(true)
             .append(true)
             .open(&path)
-            .map_err(|e| SinkError::io(&path, e))?;
-        let mut writer = BufWriter::with_capacity(1 << 20, file);
+            .map_err(|e| InfluxError::io(&path, e))?;
         let header = format!("# DML\n# CONTEXT-DATABASE: {database}\n");
-        writer.write_all(header.as_bytes()).map_err(|e| SinkError::io(&path, e))?;
-        tracing::info!(path = %path.display(), "writing line protocol");
-        self.files[target.index()] = Some(OpenFile { path, writer, bytes: header.len() as u64 });
-        Ok(())
-    }
-
-    fn flush(&mut self, sync: bool) -> Result<(), SinkError> {
-        for file in self.files.iter_mut().flatten() {
-            file.writer.flush().map_err(|e| SinkError::io(&file.path, e))?;
-            if sync {
-                file.writer.get_ref().sync_all().map_err(|e| SinkError::io(&file.path, e))?;
-            }
+        let written = match self.fault.as_deref() {
+            Some(fault) => fault.write(&mut file, header.as_bytes()),
+            None => file.write_all(header.as_bytes()),
+        };
+        if let Err(e) = written {
+            // A file without its whole header would not import: it goes, and is made again.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(InfluxError::io(&path, e));
         }
+        // The new directory entry must survive a crash too.
+        if let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        tracing::info!(path = %path.display(), "writing line protocol");
+        let header = header.len() as u64;
+        *slot = Some(OpenFile { path, file, bytes: header, header, torn: false });
         Ok(())
     }
 }
 
-fn close(mut file: OpenFile) -> Result<(), SinkError> {
-    file.writer.flush().map_err(|e| SinkError::io(&file.path, e))?;
-    file.writer.get_ref().sync_all().map_err(|e| SinkError::io(&file.path, e))
+#[async_trait]
+impl Delivery for FileDelivery {
+    fn lanes(&self) -> Vec<String> {
+        Target::ALL.iter().map(|t| t.as_str().to_owned()).collect()
+    }
+
+    async fn deliver(&self, lane: usize, body: &Bytes, _records: u32) -> Outcome {
+        if lane >= self.files.len() {
+            return Outcome::Reject { status: "lane".into(), message: format!("no files for lane {lane}") };
+        }
+        match self.write(lane, body) {
+            Ok(()) => Outcome::Done,
+            // Disk full, quota, EIO: nothing was kept of this batch, so it can go again.
+            Err(e) => Outcome::Retry { after: None, error: e.to_string() },
+        }
+    }
+
+    fn split(&self, _body: &Bytes) -> Option<(Bytes, Bytes)> {
+        None
+    }
+
+    fn count(&self, body: &[u8]) -> u32 {
+        u32::try_from(crate::delivery::count_lines(body)).unwrap_or(u32::MAX)
+    }
+
+    async fn finish(&self) -> Result<(), BoxError> {
+        for slot in &self.files {
+            let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(file) = slot.as_mut() {
+                file.sync()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn dead_letter_format(&self, lane: &str, status: &str, message: &str) -> (Vec<u8>, &'static str) {
+        (dead_letter_header(lane, status, message), "lp")
+    }
 }
 
 /// The `.lp` files of a directory, oldest first (for tests and tools).

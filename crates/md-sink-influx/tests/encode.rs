@@ -5,7 +5,7 @@ mod common;
 
 use common::lp::{self, Value};
 use common::{delta, snapshot, trade};
-use md_core::{DataPacket, ExchangeId, Payload, Status, Symbol, TradeId};
+use md_core::{ConnId, DataPacket, DisconnectReason, ExchangeId, Gap, Payload, Status, Symbol, TradeId};
 use md_sink_influx::{DecimalMode, LineEncoder, SchemaConfig, Target};
 
 fn encode(enc: &mut LineEncoder, p: &DataPacket) -> (Option<Target>, String) {
@@ -64,13 +64,61 @@ fn delta_is_one_lossless_line() {
     );
 }
 
-#[test]
-fn status_is_skipped() {
+fn status(event: Status, local_ts: i64) -> DataPacket {
     let mut p = trade("BTC-USDT", 1, 1, "1", "1");
-    p.data = Payload::Status(Status::Connected);
-    let mut out = Vec::new();
-    assert_eq!(enc().encode(&p, &mut out).unwrap(), None);
-    assert!(out.is_empty());
+    p.exchange_ts = 0;
+    p.local_ts = local_ts;
+    p.data = Payload::Status(event);
+    p
+}
+
+#[test]
+fn status_is_stored_with_event_reason_detail_and_conn() {
+    let gone =
+        Status::Disconnected { conn: ConnId(7), reason: DisconnectReason::Silent { timeout_ms: 1500 } };
+    let (t, line) = encode(&mut enc(), &status(gone, 1_700_000_000_123_456_789));
+    assert_eq!(t, Some(Target::Incremental));
+    assert_eq!(
+        line,
+        "status,exchange=binance,symbol=BTC-USDT event=\"disconnected\",reason=\"silent\",\
+         detail=\"no frame for 1.5s\",conn=7i,local_ts=1700000000123456789i 1700000000123456789\n"
+    );
+    // No reason, no detail: those fields are left out, not written empty.
+    let (_, line) = encode(&mut enc(), &status(Status::Connected { conn: ConnId(8) }, 5));
+    assert_eq!(line, "status,exchange=binance,symbol=BTC-USDT event=\"connected\",conn=8i,local_ts=5i 5\n");
+    let p = &lp::parse(&line).unwrap()[0];
+    assert_eq!(p.field("event"), Some(&Value::Str("connected".into())));
+    assert_eq!(p.field("reason"), None);
+}
+
+#[test]
+fn status_measurement_is_configurable() {
+    let schema = SchemaConfig { status_measurement: "md_events".into(), ..SchemaConfig::default() };
+    let (_, line) =
+        encode(&mut LineEncoder::new(&schema).unwrap(), &status(Status::Resynced { conn: ConnId(1) }, 9));
+    assert!(line.starts_with("md_events,exchange=binance,symbol=BTC-USDT event=\"resynced\""), "{line}");
+}
+
+#[test]
+fn status_events_in_the_same_nanosecond_stay_distinct_and_idempotent() {
+    let mut e = enc();
+    let gap = Status::GapDetected {
+        conn: ConnId(3),
+        gap: Gap::Sequence { book_seq: 5, first: Some(7), last: 9, prev: None },
+    };
+    let (_, a) = encode(&mut e, &status(gap.clone(), 1_000));
+    let (_, b) = encode(&mut e, &status(Status::Resynced { conn: ConnId(3) }, 1_000));
+    let (_, c) = encode(&mut e, &status(Status::Resynced { conn: ConnId(4) }, 1_000));
+    let ts: Vec<i64> = [&a, &b, &c].iter().map(|l| lp::parse(l).unwrap()[0].ts).collect();
+    assert_eq!(ts, [1_000, 1_001, 1_002], "different events of one series never overwrite each other");
+    assert_eq!(e.bumps(), 3);
+    // The same event again (a replay) lands on its own key.
+    let (_, again) = encode(&mut e, &status(gap, 1_000));
+    assert_eq!(again, a);
+    assert_eq!(e.bumps(), 3);
+    let p = &lp::parse(&a).unwrap()[0];
+    assert_eq!(p.field("reason"), Some(&Value::Str("sequence".into())));
+    assert_eq!(p.field("detail"), Some(&Value::Str("sequence gap: book at 5, update first 7 last 9".into())));
 }
 
 #[test]

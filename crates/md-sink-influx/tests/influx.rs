@@ -7,10 +7,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{delta, exec, query, rows, snapshot, trade};
+use common::{delta, exec, feed, input, query, rows, snapshot, trade};
 use md_core::{DataPacket, Payload, Symbol, TradeId};
 use md_sink_influx::{Api, Buffer, DecimalMode, InfluxConfig, SinkStats};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 fn unique(prefix: &str) -> String {
@@ -27,12 +26,10 @@ fn config(url: &str, dir: &std::path::Path, db: &str) -> InfluxConfig {
 }
 
 async fn run(cfg: InfluxConfig, packets: Vec<DataPacket>) -> SinkStats {
-    let (tx, rx) = mpsc::channel(10_000);
-    let task = tokio::spawn(Buffer::new(cfg).unwrap().run(rx, CancellationToken::new()));
-    for p in packets {
-        tx.send(p).await.unwrap();
-    }
-    drop(tx);
+    let (publisher, sub) = input(10_000);
+    let task = tokio::spawn(Buffer::new(cfg).unwrap().run(sub, CancellationToken::new()));
+    feed(&publisher, packets).await;
+    drop(publisher);
     tokio::time::timeout(Duration::from_secs(120), task).await.unwrap().unwrap().unwrap()
 }
 
@@ -63,7 +60,7 @@ async fn same_millisecond_trades_all_stored_exactly_once() {
     let db = unique("md_same_ms");
     let packets = trades(10_000);
     let stats = run(config(&url, dir.path(), &db), packets.clone()).await;
-    assert_eq!((stats.lines_written, stats.timestamp_bumps), (10_000, 0));
+    assert_eq!((stats.records_written, stats.adjustments), (10_000, 0));
 
     let inc = format!("{db}_inc");
     let v = query(&url, &inc, "SELECT count(price) FROM trade").await;
@@ -103,7 +100,7 @@ async fn string_decimals_and_awkward_text_round_trip_bit_exact() {
     }
     packets.push(odd.clone());
     let stats = run(cfg, packets.clone()).await;
-    assert_eq!(stats.lines_written, 2001);
+    assert_eq!(stats.records_written, 2001);
 
     let inc = format!("{db}_inc");
     let (cols, values) = rows(&query(&url, &inc, "SELECT price, qty, trade_id, symbol FROM trade").await);
@@ -137,7 +134,7 @@ async fn snapshots_and_deltas_go_to_their_databases() {
         packets.push(snapshot("BTC-USDT", 1_700_000_000_000 + (i / 5) as i64, 20_000_000 + i, 5));
     }
     let stats = run(config(&url, dir.path(), &db), packets).await;
-    assert_eq!(stats.lines_written, 1000, "{stats:?}");
+    assert_eq!(stats.records_written, 1000, "{stats:?}");
     let v = query(&url, &format!("{db}_inc"), "SELECT count(last_seq) FROM book_delta").await;
     assert_eq!(rows(&v).1[0][1], 500);
     let (_, values) =
@@ -148,6 +145,52 @@ async fn snapshots_and_deltas_go_to_their_databases() {
     assert_eq!(rows(&v).1[0][1], 500);
     assert_eq!(rows(&v).1[0][2], 500);
     exec(&url, &format!("DROP DATABASE \"{db}_inc\"")).await;
+    exec(&url, &format!("DROP DATABASE \"{db}_snap\"")).await;
+}
+
+/// Status packets (md's own events) are stored in the incremental database, each exactly once,
+/// at their local time; 200 disconnects of one connection, one per symbol, all distinct.
+#[tokio::test]
+async fn status_events_are_stored_with_their_reason() {
+    use md_core::{ConnId, DisconnectReason, Status};
+    let Some(url) = common::influx_url("status") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = unique("md_status");
+    let at = 1_700_000_000_000_000_000;
+    let mut packets = Vec::new();
+    for i in 0..200 {
+        let mut p = trade(&format!("S{i}-USDT"), 1, 1, "1", "1");
+        p.exchange_ts = 0;
+        p.local_ts = at;
+        let reason = DisconnectReason::ClosedByVenue { close_code: Some(1001), detail: "going away".into() };
+        p.data = Payload::Status(Status::Disconnected { conn: ConnId(7), reason });
+        packets.push(p);
+    }
+    let mut back = packets[0].clone();
+    back.data = Payload::Status(Status::Connected { conn: ConnId(8) });
+    packets.push(back);
+    let stats = run(config(&url, dir.path(), &db), packets).await;
+    assert_eq!((stats.records_written, stats.packets_skipped, stats.adjustments), (201, 0, 1));
+
+    let inc = format!("{db}_inc");
+    let v = query(&url, &inc, "SELECT count(conn) FROM status").await;
+    assert_eq!(rows(&v).1[0][1], 201, "{v}");
+    let q = "SELECT event, reason, detail, conn, local_ts FROM status WHERE symbol = 'S0-USDT'";
+    let (cols, values) = rows(&query(&url, &inc, q).await);
+    assert_eq!(cols, ["time", "event", "reason", "detail", "conn", "local_ts"]);
+    assert_eq!(values.len(), 2);
+    assert_eq!(values[0][0], at);
+    assert_eq!(values[0][1], "disconnected");
+    assert_eq!(values[0][2], "closed_by_venue");
+    assert_eq!(values[0][3], "closed by the venue (1001): going away");
+    assert_eq!(values[0][4], 7);
+    assert_eq!(values[0][5], at);
+    assert_eq!(values[1][0], at + 1, "a different event of the series in the same ns moves by 1 ns");
+    assert_eq!(values[1][1], "connected");
+    assert!(values[1][2].is_null() && values[1][3].is_null(), "no empty reason or detail written");
+    exec(&url, &format!("DROP DATABASE \"{inc}\"")).await;
     exec(&url, &format!("DROP DATABASE \"{db}_snap\"")).await;
 }
 
@@ -168,7 +211,7 @@ async fn throughput_5000_per_batch() {
     let started = Instant::now();
     let stats = run(cfg, packets).await;
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(stats.lines_written, n);
+    assert_eq!(stats.records_written, n);
     println!(
         "throughput: {n} lines in {secs:.2} s = {:.0} lines/s (batches of 5000, gzip, mean write {:?}, max {:?})",
         n as f64 / secs,

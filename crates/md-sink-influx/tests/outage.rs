@@ -8,9 +8,8 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{query, rows, trade, Influxd};
+use common::{input, query, rows, trade, Influxd};
 use md_sink_influx::{Api, Buffer, InfluxConfig};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const N: u64 = 100_000;
@@ -40,37 +39,48 @@ async fn outage_of_ten_seconds_loses_nothing() {
     cfg.shutdown_timeout = Duration::from_secs(60);
     let buffer = Buffer::new(cfg).unwrap();
     let metrics = buffer.metrics();
-    let (tx, rx) = mpsc::channel(10_000);
-    let sink = tokio::spawn(buffer.run(rx, CancellationToken::new()));
+    let (publisher, sub) = input(10_000);
+    let sink = tokio::spawn(buffer.run(sub, CancellationToken::new()));
 
     // 5000 trades/s for 20 s, 100 sharing each millisecond.
     let producer = tokio::spawn(async move {
         let mut i = 0;
         while i < N {
-            for _ in 0..PER_TICK {
-                let ms = 1_700_000_000_000 + (i / 100) as i64;
-                tx.send(trade("BTC-USDT", ms, 50_000_000 + i, &price(i), "0.125")).await.unwrap();
-                i += 1;
+            // One tick's trades in bursts of 50, as a driver publishes what one read gave it.
+            for _ in 0..PER_TICK / 50 {
+                let burst = (i..i + 50)
+                    .map(|i| {
+                        trade(
+                            "BTC-USDT",
+                            1_700_000_000_000 + (i / 100) as i64,
+                            50_000_000 + i,
+                            &price(i),
+                            "0.125",
+                        )
+                    })
+                    .collect();
+                publisher.publish(burst).await;
+                i += 50;
             }
             tokio::time::sleep(TICK).await;
         }
     });
 
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let written_before = metrics.snapshot().lines_written;
+    let written_before = metrics.snapshot().records_written;
     server.stop();
     let down = Instant::now();
     tokio::time::sleep(Duration::from_secs(11)).await;
     let during = metrics.snapshot();
     server.start().await;
     eprintln!("outage of {:?}: written before {written_before}, during {during:?}", down.elapsed());
-    assert!(during.lines_spooled > 0, "the outage outgrew memory and used the spool");
+    assert!(during.records_spooled > 0, "the outage outgrew memory and used the spool");
 
     producer.await.unwrap();
     let stats = tokio::time::timeout(Duration::from_secs(120), sink).await.unwrap().unwrap().unwrap();
     eprintln!("final stats: {stats:?}");
-    assert_eq!(stats.lines_buffered, N);
-    assert_eq!(stats.lines_dead_lettered, 0);
+    assert_eq!(stats.records_encoded, N);
+    assert_eq!(stats.records_dead_lettered, 0);
     assert!(stats.batches_retried > 0);
 
     let v = query(&url, "md_incremental", "SELECT count(price) FROM trade").await;

@@ -11,6 +11,23 @@ use md_core::{
     BookDelta, BookSnapshot, DataPacket, Decimal, ExchangeId, Level, Payload, Sequence, Side, Symbol, Trade,
     TradeId,
 };
+use md_pipeline::{FanOut, Overflow, Publisher, SubscriberConfig, Subscription};
+
+/// A fan-out with one lossless (`Block`) storage queue of `capacity` packets: the input a
+/// sink gets from the spine.
+pub fn input(capacity: usize) -> (Publisher, Subscription) {
+    let mut fanout = FanOut::new();
+    let sub = fanout.subscribe(SubscriberConfig::new("storage", Overflow::Block, capacity));
+    (fanout.publisher(), sub)
+}
+
+/// Publishes in bursts of 10 packets, as a source reading frames would.
+pub async fn feed(publisher: &Publisher, packets: Vec<DataPacket>) {
+    let mut packets = packets.into_iter().peekable();
+    while packets.peek().is_some() {
+        publisher.publish(packets.by_ref().take(10).collect()).await;
+    }
+}
 
 pub fn dec(s: &str) -> Decimal {
     md_core::parse_decimal(s).unwrap()

@@ -16,11 +16,17 @@
 //!   or when it is full or unwritable, input stops (backpressure, which the fan-out's `Block`
 //!   passes on to the source);
 //! - **state**: records in memory and on disk, failing since when and why, records lost — in
-//!   the one [`SinkMetrics`] shape the status line and `/healthz` read.
+//!   the one [`SinkMetrics`](crate::SinkMetrics) shape the status line and `/healthz` read.
 
 mod deadletter;
+mod deliver;
+mod lane;
 mod run;
 mod spool;
+#[cfg(test)]
+mod tests;
+
+pub use run::SinkCore;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,10 +37,23 @@ use md_core::DataPacket;
 
 use super::BoxError;
 
+/// Where a packet goes, as its [`Encoder`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Encoded into the open batch of this lane (an index into [`Delivery::lanes`]).
+    Lane(usize),
+    /// Not stored by design (counted in `packets_skipped`).
+    Skip,
+    /// A kind of packet this encoder does not know (md-core's `Payload` is
+    /// `#[non_exhaustive]`): counted in `unknown_kinds` and logged once per kind, so a kind
+    /// added to md later is never skipped silently.
+    Unknown,
+}
+
 /// Turns packets into records, appended to the open batch of their lane.
 pub trait Encoder: Send + 'static {
-    /// The lane a packet is stored in; `None` for packets this sink does not store.
-    fn lane(&self, packet: &DataPacket) -> Option<usize>;
+    /// The lane a packet is stored in, or why it is not stored.
+    fn route(&self, packet: &DataPacket) -> Route;
 
     /// Appends exactly one record for `packet` to `out` (the open batch of `lane`) and returns
     /// `Ok(true)`, or `Ok(false)` to skip it. On error `out` must be left as it was.
@@ -89,6 +108,12 @@ pub trait Delivery: Send + Sync + 'static {
     /// Work before the first delivery that must not hold up input (InfluxDB v1: create the
     /// databases). Run in the background; an error is logged and deliveries go on.
     async fn prepare(&self) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Called once when the run ends, after the last delivery (files: fsync). An error makes
+    /// the run fail with [`crate::SinkError::Failed`].
+    async fn finish(&self) -> Result<(), BoxError> {
         Ok(())
     }
 
