@@ -71,6 +71,10 @@ pub struct Args {
     #[arg(long, env = "MD_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<String>,
 
+    /// Log one status line per venue and per sink this often, e.g. 10s (default 10s; 0 = never).
+    #[arg(long, env = "MD_STATUS_INTERVAL", value_name = "DURATION")]
+    pub status_interval: Option<String>,
+
     /// Serve every chosen venue from an in-process simulator: an offline demo, no network.
     #[arg(long, env = "MD_SIMULATE")]
     pub simulate: bool,

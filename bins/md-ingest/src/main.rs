@@ -1,14 +1,15 @@
 //! md-ingest: record crypto market data from several exchanges into InfluxDB.
 //!
 //! `md-ingest --exchanges huobi,bybit,binance` (see `--help`). Exit codes: 0 after a clean
-//! shutdown, 1 when the run failed, 2 for bad flags, variables or config, 130 on a second signal.
+//! shutdown with nothing lost, 1 when the run failed or any record a sink had accepted was lost,
+//! 2 for bad flags, variables or config, 130 on a second signal.
 #![forbid(unsafe_code)]
 
 mod app;
 mod cli;
 mod metrics;
-mod recorder;
 mod settings;
+mod sinks;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -45,8 +46,10 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or journal should not hold escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match md_pipeline::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("md-ingest: cannot start the runtime: {e}");
@@ -57,7 +60,15 @@ fn main() {
         let cancel = CancellationToken::new();
         tokio::spawn(signals(cancel.clone()));
         match app::run(settings, cancel).await {
-            Ok(()) => 0,
+            Ok(report) if report.is_clean() => 0,
+            Ok(report) => {
+                tracing::error!(
+                    lost = report.lost(),
+                    sink_failed = report.sink_failed_early,
+                    "the run lost data or a sink failed; exiting 1"
+                );
+                1
+            }
             Err(e) => {
                 tracing::error!("{e}");
                 1

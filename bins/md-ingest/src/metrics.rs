@@ -1,13 +1,13 @@
-//! `/metrics` (Prometheus text exposition) and `/healthz`, from the drivers' and sinks' counters,
-//! plus the status line logged every 10 s per venue.
+//! `/metrics` (Prometheus text exposition) and `/healthz`, from the drivers' and sinks'
+//! counters, plus the status lines logged every 10 s: one per venue and one per sink.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use md_core::ExchangeId;
 use md_driver::{DriverMetrics, MetricsSnapshot};
-use md_sink_influx::{SinkMetrics, SinkStats};
+use md_pipeline::{SinkHealth, SinkInfo, SinkStats};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -19,32 +19,48 @@ pub struct VenueMetrics {
     pub exchange: ExchangeId,
     /// Its driver's counters.
     pub driver: Arc<DriverMetrics>,
-    /// Its storage's counters.
-    pub sink: Arc<SinkMetrics>,
-    /// Books it was asked to keep.
-    pub books: usize,
+    /// Whether it keeps books (the book channel is recorded).
+    pub books: bool,
 }
 
-/// Every venue's counters, shared with the HTTP endpoint and the status line.
-pub type Registry = Arc<std::sync::Mutex<Vec<VenueMetrics>>>;
+/// Every venue's and sink's counters, shared with the HTTP endpoint and the status lines.
+#[derive(Debug, Default)]
+pub struct Registry {
+    venues: Mutex<Vec<VenueMetrics>>,
+    sinks: Mutex<Vec<(SinkInfo, usize)>>,
+}
 
-fn venues(registry: &Registry) -> Vec<VenueMetrics> {
-    registry.lock().map(|v| v.clone()).unwrap_or_default()
+impl Registry {
+    /// Adds a venue.
+    pub fn add_venue(&self, venue: VenueMetrics) {
+        self.venues.lock().unwrap_or_else(PoisonError::into_inner).push(venue);
+    }
+
+    /// Adds a sink and its queue's bound.
+    pub fn add_sink(&self, sink: SinkInfo, capacity: usize) {
+        self.sinks.lock().unwrap_or_else(PoisonError::into_inner).push((sink, capacity));
+    }
+
+    fn venues(&self) -> Vec<VenueMetrics> {
+        self.venues.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn sinks(&self) -> Vec<(SinkInfo, usize)> {
+        self.sinks.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 /// A driver counter: name, type, help, reader.
 type DriverSeries = (&'static str, &'static str, &'static str, fn(&MetricsSnapshot) -> i64);
-/// A storage counter: name, help, reader.
-type SinkSeries = (&'static str, &'static str, fn(&SinkStats) -> u64);
+/// A sink counter: name, type, help, reader.
+type SinkSeries = (&'static str, &'static str, &'static str, fn(&SinkStats) -> i64);
 
 /// The Prometheus text exposition of every counter.
 pub fn render(registry: &Registry) -> String {
-    let venues = venues(registry);
-    let mut out = String::with_capacity(4096);
+    let mut out = String::with_capacity(8192);
     let driver: Vec<(ExchangeId, MetricsSnapshot)> =
-        venues.iter().map(|v| (v.exchange, v.driver.snapshot())).collect();
-    let sink: Vec<(ExchangeId, SinkStats)> = venues.iter().map(|v| (v.exchange, v.sink.snapshot())).collect();
-    let driver_series: [DriverSeries; 15] = [
+        registry.venues().iter().map(|v| (v.exchange, v.driver.snapshot())).collect();
+    let driver_series: [DriverSeries; 19] = [
         ("md_trades_total", "counter", "Trades passed on", |m| m.trades as i64),
         ("md_book_snapshots_total", "counter", "Book snapshots passed on", |m| m.book_snapshots as i64),
         ("md_book_deltas_total", "counter", "Verified book incrementals passed on", |m| m.book_deltas as i64),
@@ -62,69 +78,147 @@ pub fn render(registry: &Registry) -> String {
         ("md_resyncs_total", "counter", "Books rebuilt from a fresh snapshot", |m| m.resyncs as i64),
         ("md_snapshot_requests_total", "counter", "Snapshot requests", |m| m.snapshot_requests as i64),
         ("md_snapshot_failures_total", "counter", "Failed snapshot requests", |m| m.snapshot_failures as i64),
+        ("md_packets_published_total", "counter", "Packets handed to the spine", |m| {
+            m.packets_published as i64
+        }),
+        ("md_batches_published_total", "counter", "Batches handed to the spine (one per read burst)", |m| {
+            m.batches_published as i64
+        }),
+        ("md_subscribe_refusals_total", "counter", "Symbols refused: not listed or not trading", |m| {
+            m.subscribe_refusals as i64
+        }),
         ("md_connections_open", "gauge", "Open venue connections", |m| m.connections_open),
         ("md_books_in_sync", "gauge", "Books in sync", |m| m.books_in_sync),
+        ("md_symbols_subscribed", "gauge", "Symbols subscribed", |m| m.symbols_subscribed),
     ];
     for (name, kind, help, get) in driver_series {
-        series(&mut out, name, kind, help, driver.iter().map(|(id, m)| (*id, get(m))));
+        let values = driver.iter().map(|(id, m)| (format!("exchange=\"{id}\""), get(m)));
+        series(&mut out, name, kind, help, values);
     }
-    let sink_series: [SinkSeries; 9] = [
-        ("md_lines_buffered_total", "Lines encoded for storage", |s| s.lines_buffered),
-        ("md_lines_written_total", "Lines acknowledged by storage", |s| s.lines_written),
-        ("md_batches_retried_total", "Write batches retried", |s| s.batches_retried),
-        ("md_lines_spooled_total", "Lines spilled to the disk spool", |s| s.lines_spooled),
-        ("md_lines_replayed_total", "Lines delivered from the disk spool", |s| s.lines_replayed),
-        ("md_lines_dead_lettered_total", "Lines set aside in dead-letter files", |s| s.lines_dead_lettered),
-        ("md_packets_rejected_total", "Packets the line encoder refused", |s| s.packets_rejected),
-        ("md_timestamp_bumps_total", "Points moved 1 ns to stay distinct", |s| s.timestamp_bumps),
-        ("md_spool_corrupt_records_total", "Spool records skipped as damaged", |s| s.spool_corrupt_records),
+    let sinks = registry.sinks();
+    let stats: Vec<(String, SinkStats)> =
+        sinks.iter().map(|(s, _)| (s.name.clone(), s.metrics.snapshot())).collect();
+    let sink_series: [SinkSeries; 14] = [
+        ("md_sink_packets_received_total", "counter", "Packets taken from the sink's queue", |s| {
+            s.packets_received as i64
+        }),
+        ("md_sink_records_written_total", "counter", "Records the target acknowledged", |s| {
+            s.records_written as i64
+        }),
+        ("md_sink_batches_retried_total", "counter", "Deliveries retried", |s| s.batches_retried as i64),
+        ("md_sink_records_spooled_total", "counter", "Records spilled to the disk spool", |s| {
+            s.records_spooled as i64
+        }),
+        ("md_sink_records_replayed_total", "counter", "Records found in the spool at start", |s| {
+            s.records_replayed as i64
+        }),
+        ("md_sink_records_dead_lettered_total", "counter", "Records set aside in dead-letter files", |s| {
+            s.records_dead_lettered as i64
+        }),
+        ("md_sink_records_lost_total", "counter", "Records accepted and lost", |s| s.records_lost as i64),
+        ("md_sink_packets_rejected_total", "counter", "Packets the encoder refused", |s| {
+            s.packets_rejected as i64
+        }),
+        ("md_sink_unknown_kinds_total", "counter", "Packets of a kind the sink does not know", |s| {
+            s.unknown_kinds as i64
+        }),
+        ("md_sink_adjustments_total", "counter", "Records adjusted to stay distinct (1 ns bumps)", |s| {
+            s.adjustments as i64
+        }),
+        ("md_sink_spool_corrupt_records_total", "counter", "Spool records skipped as damaged", |s| {
+            s.spool_corrupt_records as i64
+        }),
+        ("md_sink_records_in_memory", "gauge", "Records held in memory", |s| s.records_in_memory as i64),
+        ("md_sink_records_on_disk", "gauge", "Records waiting in the spool", |s| s.records_on_disk as i64),
+        (
+            "md_sink_failing_since_seconds",
+            "gauge",
+            "Unix time deliveries started failing, 0 when healthy",
+            |s| s.failing_since_ns / 1_000_000_000,
+        ),
     ];
-    for (name, help, get) in sink_series {
-        series(&mut out, name, "counter", help, sink.iter().map(|(id, s)| (*id, get(s) as i64)));
+    for (name, kind, help, get) in sink_series {
+        series(&mut out, name, kind, help, stats.iter().map(|(n, s)| (format!("sink=\"{n}\""), get(s))));
     }
+    let queues: Vec<(String, md_pipeline::QueueStats)> = sinks
+        .iter()
+        .map(|(s, _)| (format!("sink=\"{}\",policy=\"{}\"", s.name, s.overflow), s.queue.snapshot()))
+        .collect();
     series(
         &mut out,
-        "md_write_latency_max_milliseconds",
+        "md_queue_depth",
         "gauge",
-        "Slowest storage write so far",
-        sink.iter().map(|(id, s)| (*id, s.write_latency_max.as_millis() as i64)),
+        "Packets waiting in the queue",
+        queues.iter().map(|(l, q)| (l.clone(), q.depth as i64)),
+    );
+    series(
+        &mut out,
+        "md_queue_dropped_total",
+        "counter",
+        "Packets the queue's policy dropped",
+        queues.iter().map(|(l, q)| (l.clone(), q.dropped as i64)),
+    );
+    series(
+        &mut out,
+        "md_queue_conflated_total",
+        "counter",
+        "Packets replaced by a newer one (conflate)",
+        queues.iter().map(|(l, q)| (l.clone(), q.conflated as i64)),
+    );
+    series(
+        &mut out,
+        "md_sink_write_latency_max_milliseconds",
+        "gauge",
+        "Slowest delivery so far",
+        stats.iter().map(|(n, s)| (format!("sink=\"{n}\""), s.write_latency_max.as_millis() as i64)),
     );
     out
 }
 
-fn series(
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    values: impl Iterator<Item = (ExchangeId, i64)>,
-) {
+fn series(out: &mut String, name: &str, kind: &str, help: &str, values: impl Iterator<Item = (String, i64)>) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    for (id, value) in values {
-        let _ = writeln!(out, "{name}{{exchange=\"{id}\"}} {value}");
+    for (labels, value) in values {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
     }
 }
 
-/// Healthy when every venue has a connection open.
+/// Healthy when every venue with symbols has a connection open and every sink delivers.
 pub fn health(registry: &Registry) -> Result<(), String> {
-    let venues = venues(registry);
-    let down: Vec<String> = venues
-        .iter()
-        .filter(|v| v.driver.snapshot().connections_open == 0)
-        .map(|v| v.exchange.to_string())
-        .collect();
+    let venues = registry.venues();
     if venues.is_empty() {
         return Err("starting".into());
     }
-    if down.is_empty() {
+    let mut problems: Vec<String> = venues
+        .iter()
+        .filter(|v| {
+            let m = v.driver.snapshot();
+            m.symbols_subscribed > 0 && m.connections_open == 0
+        })
+        .map(|v| format!("{}: no connection", v.exchange))
+        .collect();
+    for (sink, _) in registry.sinks() {
+        match sink.metrics.health() {
+            SinkHealth::Ok => {}
+            SinkHealth::Failing { since_ns, error } => {
+                problems.push(format!("{}: failing for {}: {error}", sink.name, ago(since_ns)))
+            }
+            SinkHealth::Lost { records } => problems.push(format!("{}: lost {records} records", sink.name)),
+        }
+    }
+    if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("no connection: {}", down.join(", ")))
+        Err(problems.join("; "))
     }
 }
 
+/// How long ago a time (ns since the epoch) was, in seconds.
+fn ago(since_ns: i64) -> String {
+    format!("{:.0} s", (md_core::now_ns() - since_ns).max(0) as f64 / 1e9)
+}
+
 /// Serves `/metrics` and `/healthz` until cancelled.
-pub async fn serve(listener: TcpListener, registry: Registry, cancel: CancellationToken) {
+pub async fn serve(listener: TcpListener, registry: Arc<Registry>, cancel: CancellationToken) {
     loop {
         let stream = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -173,8 +267,8 @@ async fn respond(mut stream: TcpStream, registry: &Registry) -> std::io::Result<
     stream.shutdown().await
 }
 
-/// Logs one status line per venue every `every`, until cancelled.
-pub async fn status_lines(registry: Registry, every: Duration, cancel: CancellationToken) {
+/// Logs one status line per venue and one per sink every `every`, until cancelled.
+pub async fn status_lines(registry: Arc<Registry>, every: Duration, cancel: CancellationToken) {
     let mut previous: Vec<(ExchangeId, u64)> = Vec::new();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
@@ -182,26 +276,90 @@ pub async fn status_lines(registry: Registry, every: Duration, cancel: Cancellat
             _ = cancel.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        for venue in venues(&registry) {
+        for venue in registry.venues() {
             let d = venue.driver.snapshot();
-            let s = venue.sink.snapshot();
             let messages = d.trades + d.book_deltas + d.book_snapshots;
             let before = previous.iter().find(|(id, _)| *id == venue.exchange).map_or(0, |(_, n)| *n);
             previous.retain(|(id, _)| *id != venue.exchange);
             previous.push((venue.exchange, messages));
+            let books = if venue.books { d.symbols_subscribed } else { 0 };
             tracing::info!(
-                "{}: connections {}, {:.0} msg/s, books in sync {}/{}, gaps {}, resyncs {}, parse errors {}, lines written {}, spooled {}",
+                "{}: connections {}, {:.0} msg/s, symbols {}, books in sync {}/{}, gaps {}, resyncs {}, parse errors {}",
                 venue.exchange,
                 d.connections_open,
                 (messages - before.min(messages)) as f64 / every.as_secs_f64(),
+                d.symbols_subscribed,
                 d.books_in_sync,
-                venue.books,
+                books,
                 d.gaps,
                 d.resyncs,
                 d.parse_errors,
-                s.lines_written,
-                s.lines_spooled.saturating_sub(s.lines_replayed),
             );
         }
+        for (sink, capacity) in registry.sinks() {
+            tracing::info!("{}", sink_line(&sink, capacity));
+        }
+    }
+}
+
+/// `influx: written 12034, 5000 records in memory, 0 on disk, queue 12/65536 (block); FAILING
+/// for 25 s (since 2026-12-01T10:00:00Z): connection refused`.
+fn sink_line(sink: &SinkInfo, capacity: usize) -> String {
+    let s = sink.metrics.snapshot();
+    let q = sink.queue.snapshot();
+    let mut line = format!(
+        "{}: written {}, {} records in memory, {} on disk, queue {}/{} ({})",
+        sink.name,
+        s.records_written,
+        s.records_in_memory,
+        s.records_on_disk,
+        q.depth,
+        capacity,
+        sink.overflow
+    );
+    if q.dropped > 0 || q.conflated > 0 {
+        let _ = write!(line, ", queue dropped {} conflated {}", q.dropped, q.conflated);
+    }
+    if s.records_dead_lettered > 0 {
+        let _ = write!(line, ", dead letters {}", s.records_dead_lettered);
+    }
+    match sink.metrics.health() {
+        SinkHealth::Ok => {}
+        SinkHealth::Failing { since_ns, error } => {
+            let _ = write!(line, "; FAILING for {} (since {}): {error}", ago(since_ns), utc(since_ns));
+        }
+        SinkHealth::Lost { records } => {
+            let _ = write!(line, "; LOST {records} records");
+        }
+    }
+    line
+}
+
+/// An RFC 3339 UTC time of day from ns since the epoch (no date library for one format).
+fn utc(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_times_print_as_rfc3339() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_764_585_600_000_000_000), "2025-12-01T10:40:00Z");
+        assert_eq!(utc(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
     }
 }

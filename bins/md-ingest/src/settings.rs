@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use md_core::{Channel, ExchangeId};
 use md_exchanges::Endpoints;
-use md_sink_influx::{Api, InfluxConfig, TargetConfig};
+use md_pipeline::Overflow;
+use md_sink_influx::{Api, InfluxConfig, LineFilesConfig, TargetConfig};
 use serde::Deserialize;
 
 use crate::cli::Args;
@@ -27,14 +28,31 @@ fn usage<T>(message: impl Into<String>) -> Result<T, UsageError> {
     Err(UsageError(message.into()))
 }
 
-/// Where packets are stored.
+/// What a sink stores into.
 #[derive(Debug)]
-pub enum Storage {
-    /// Line-protocol files under the data directory (no database given).
-    Files,
+pub enum SinkKind {
+    /// Line-protocol files.
+    Files(Box<LineFilesConfig>),
     /// An InfluxDB server.
     Influx(Box<InfluxConfig>),
 }
+
+/// One sink: what it is, and the queue in front of it.
+#[derive(Debug)]
+pub struct SinkSpec {
+    /// Its name (metrics, logs, the status line).
+    pub name: String,
+    /// What it stores into.
+    pub kind: SinkKind,
+    /// Its queue's overflow policy.
+    pub overflow: Overflow,
+    /// Its queue's bound, in packets.
+    pub capacity: usize,
+}
+
+/// Packets a storage sink's queue holds by default: about a second of every spot symbol of
+/// three venues.
+pub const DEFAULT_CAPACITY: usize = 65_536;
 
 /// Everything md-ingest runs with, checked.
 #[derive(Debug)]
@@ -51,12 +69,13 @@ pub struct Settings {
     pub snapshot_interval: Option<Duration>,
     /// Endpoint overrides per venue.
     pub endpoints: BTreeMap<ExchangeId, Endpoints>,
-    /// The storage.
-    pub storage: Storage,
-    /// Files, spool and dead letters live here.
-    pub data_dir: PathBuf,
+    /// The sinks, each with its own queue: `[[sink]]` sections, the `--influx-*` flags' one,
+    /// or line files when neither is given.
+    pub sinks: Vec<SinkSpec>,
     /// Prometheus `/metrics` and `/healthz` address.
     pub metrics_addr: Option<SocketAddr>,
+    /// How often the status lines are logged (`None`: never).
+    pub status_interval: Option<Duration>,
     /// Serve the venues from an in-process simulator.
     pub simulate: bool,
 }
@@ -103,7 +122,9 @@ struct FileConfig {
     influx_db: Option<List>,
     data_dir: Option<PathBuf>,
     metrics_addr: Option<String>,
+    status_interval: Option<String>,
     simulate: Option<bool>,
+    sink: Option<Vec<toml::Table>>,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, UsageError> {
@@ -144,13 +165,19 @@ impl Settings {
             })?),
             None => None,
         };
+        let status_interval = match pick(args.status_interval, file.status_interval) {
+            Some(text) => parse_duration(&text, "--status-interval")?,
+            None => Some(Duration::from_secs(10)),
+        };
         let influx = InfluxArgs {
             url: pick(args.influx_url, file.influx_url),
             org: pick(args.influx_org, file.influx_org),
             buckets: pick(args.influx_buckets, file.influx_buckets.map(List::joined)),
             databases: pick(args.influx_db, file.influx_db.map(List::joined)),
+            names: FLAG_NAMES,
         };
-        let storage = influx.storage(&data_dir, depth)?;
+        let config_name = args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let sinks = sinks(influx, file.sink.unwrap_or_default(), &config_name, &data_dir, depth)?;
         let simulate = args.simulate || file.simulate.unwrap_or(false);
         Ok(Self {
             exchanges,
@@ -159,9 +186,9 @@ impl Settings {
             depth,
             snapshot_interval,
             endpoints,
-            storage,
-            data_dir,
+            sinks,
             metrics_addr,
+            status_interval,
             simulate,
         })
     }
@@ -187,14 +214,16 @@ fn parse_exchanges(text: &Option<String>) -> Result<Vec<ExchangeId>, UsageError>
     let Some(text) = text else { return Ok(ExchangeId::BUILT_IN.to_vec()) };
     let mut venues = Vec::new();
     for name in split(text) {
-        match ExchangeId::parse(name).filter(|id| ExchangeId::BUILT_IN.contains(id)) {
+        match ExchangeId::parse_built_in(name) {
             Some(id) if !venues.contains(&id) => venues.push(id),
             Some(_) => {}
-            None => return usage(format!("unknown exchange {name:?}; valid: binance, bybit, huobi")),
+            None => {
+                return usage(format!("unknown exchange {name:?}; valid: {}", ExchangeId::built_in_names()))
+            }
         }
     }
     if venues.is_empty() {
-        return usage("--exchanges is empty; valid: binance, bybit, huobi");
+        return usage(format!("--exchanges is empty; valid: {}", ExchangeId::built_in_names()));
     }
     Ok(venues)
 }
@@ -270,9 +299,11 @@ fn parse_endpoints(ws: &[String], rest: &[String]) -> Result<BTreeMap<ExchangeId
                     schemes[0]
                 ));
             };
-            let Some(id) = ExchangeId::parse(venue.trim()).filter(|id| ExchangeId::BUILT_IN.contains(id))
-            else {
-                return usage(format!("{flag}: unknown exchange {venue:?}; valid: binance, bybit, huobi"));
+            let Some(id) = ExchangeId::parse_built_in(venue.trim()) else {
+                return usage(format!(
+                    "{flag}: unknown exchange {venue:?}; valid: {}",
+                    ExchangeId::built_in_names()
+                ));
             };
             let url = url.trim();
             if !is_url(url, &schemes) {
@@ -309,41 +340,62 @@ fn is_url(url: &str, schemes: &[&str]) -> bool {
     !name.is_empty() && !url.contains(char::is_whitespace)
 }
 
+/// How the InfluxDB settings are named where they came from: flags, or keys of a section.
+#[derive(Debug, Clone, Copy)]
+struct InfluxNames {
+    url: &'static str,
+    org: &'static str,
+    buckets: &'static str,
+    db: &'static str,
+}
+
+const FLAG_NAMES: InfluxNames =
+    InfluxNames { url: "--influx-url", org: "--influx-org", buckets: "--influx-buckets", db: "--influx-db" };
+const KEY_NAMES: InfluxNames = InfluxNames { url: "url", org: "org", buckets: "buckets", db: "db" };
+
 struct InfluxArgs {
     url: Option<String>,
     org: Option<String>,
     buckets: Option<String>,
     databases: Option<String>,
+    names: InfluxNames,
 }
 
 impl InfluxArgs {
-    fn storage(self, data_dir: &Path, depth: usize) -> Result<Storage, UsageError> {
+    /// The InfluxDB config, `None` when no URL is given (an error if other settings are).
+    fn config(self, dir: &Path, depth: usize) -> Result<Option<InfluxConfig>, UsageError> {
+        let n = self.names;
         let Some(url) = self.url else {
             if self.org.is_some() || self.buckets.is_some() || self.databases.is_some() {
-                return usage("--influx-org/--influx-buckets/--influx-db need --influx-url");
+                return usage(format!("{}/{}/{} need {}", n.org, n.buckets, n.db, n.url));
             }
-            return Ok(Storage::Files);
+            return Ok(None);
         };
         if !is_url(&url, &["http://", "https://"]) {
             return usage(format!(
-                "--influx-url {url:?} is not a valid URL; valid: http://HOST:PORT or https://HOST:PORT"
+                "{} {url:?} is not a valid URL; valid: http://HOST:PORT or https://HOST:PORT",
+                n.url
             ));
         }
         let (api, names) = match (self.org, self.databases) {
             (Some(_), Some(_)) => {
-                return usage("--influx-org selects the v2 API and --influx-db the v1 API; give one of them")
+                return usage(format!(
+                    "{} selects the v2 API and {} the v1 API; give one of them",
+                    n.org, n.db
+                ))
             }
             (Some(org), None) => {
                 let api = Api::v2_from_env(org).or_else(|_| {
-                    usage("the v2 API (--influx-org) needs a token in MD_INFLUX_TOKEN or a file named by MD_INFLUX_TOKEN_FILE")
+                    usage(format!("the v2 API ({}) needs a token in MD_INFLUX_TOKEN or a file named by MD_INFLUX_TOKEN_FILE", n.org))
                 })?;
                 (api, self.buckets)
             }
             (None, databases) => {
                 if self.buckets.is_some() {
-                    return usage(
-                        "--influx-buckets needs --influx-org (v2 API); for the v1 API use --influx-db",
-                    );
+                    return usage(format!(
+                        "{} needs {} (v2 API); for the v1 API use {}",
+                        n.buckets, n.org, n.db
+                    ));
                 }
                 let api = Api::v1_from_env().or_else(|e| usage(format!("InfluxDB v1 credentials: {e}")))?;
                 (api, databases)
@@ -359,7 +411,7 @@ impl InfluxArgs {
                 }
             }
         };
-        let mut config = InfluxConfig::new(url, api, data_dir.join("influx"));
+        let mut config = InfluxConfig::new(url, api, dir);
         if let Api::V1 { create_databases, .. } = &mut config.api {
             *create_databases = true;
         }
@@ -367,6 +419,149 @@ impl InfluxArgs {
         config.snapshot = TargetConfig::new(snapshot);
         config.schema.snapshot_levels = depth;
         config.validate().or_else(|e| usage(format!("InfluxDB settings: {e}")))?;
-        Ok(Storage::Influx(Box::new(config)))
+        Ok(Some(config))
     }
+}
+
+/// Line files under `dir`, `depth` levels per snapshot.
+fn files(dir: PathBuf, depth: usize) -> SinkKind {
+    let mut config = LineFilesConfig::new(dir);
+    config.schema.snapshot_levels = depth;
+    SinkKind::Files(Box::new(config))
+}
+
+/// Every sink: the flags' InfluxDB one, then each `[[sink]]` section; line files when neither.
+fn sinks(
+    flags: InfluxArgs,
+    sections: Vec<toml::Table>,
+    config: &str,
+    data_dir: &Path,
+    depth: usize,
+) -> Result<Vec<SinkSpec>, UsageError> {
+    let mut sinks = Vec::new();
+    if let Some(influx) = flags.config(&data_dir.join("influx"), depth)? {
+        let kind = SinkKind::Influx(Box::new(influx));
+        sinks.push(SinkSpec {
+            name: "influx".into(),
+            kind,
+            overflow: Overflow::Block,
+            capacity: DEFAULT_CAPACITY,
+        });
+    }
+    for (i, table) in sections.into_iter().enumerate() {
+        let spec = section(table, data_dir, depth)
+            .map_err(|e| UsageError(format!("config file {config}: [[sink]] #{}: {}", i + 1, e.0)))?;
+        if sinks.iter().any(|s: &SinkSpec| s.name == spec.name) {
+            return usage(format!(
+                "config file {config}: [[sink]] #{}: a sink named {:?} exists already; give each a different name",
+                i + 1,
+                spec.name
+            ));
+        }
+        sinks.push(spec);
+    }
+    if sinks.is_empty() {
+        let kind = files(data_dir.join("lines"), depth);
+        sinks.push(SinkSpec {
+            name: "files".into(),
+            kind,
+            overflow: Overflow::Block,
+            capacity: DEFAULT_CAPACITY,
+        });
+    }
+    Ok(sinks)
+}
+
+/// A TOML value as the user wrote it, near enough for an error message.
+fn shown(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(x) => x.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => format!("{d:?}"),
+        toml::Value::Array(_) => "an array".into(),
+        toml::Value::Table(_) => "a table".into(),
+    }
+}
+
+/// One `[[sink]]` section: `kind` (`influx` or `files`), optional `name`, `overflow`,
+/// `capacity`, and the kind's own keys.
+fn section(mut table: toml::Table, data_dir: &Path, depth: usize) -> Result<SinkSpec, UsageError> {
+    const COMMON: [&str; 4] = ["kind", "name", "overflow", "capacity"];
+    let kind = match table.remove("kind") {
+        Some(toml::Value::String(kind)) => kind,
+        Some(other) => {
+            return usage(format!("kind {} is not valid; valid: \"influx\", \"files\"", shown(&other)))
+        }
+        None => return usage("kind is missing; valid: \"influx\", \"files\""),
+    };
+    let own: &[&str] = match kind.as_str() {
+        "influx" => &["url", "org", "buckets", "db"],
+        "files" => &["dir"],
+        _ => return usage(format!("kind {kind:?} is not valid; valid: \"influx\", \"files\"")),
+    };
+    let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    if let Some(unknown) = keys.iter().find(|k| !COMMON.contains(k) && !own.contains(k)) {
+        let mut valid: Vec<&str> = COMMON.iter().chain(own).copied().collect();
+        valid.retain(|k| *k != "kind");
+        return usage(format!("({kind}) unknown key {unknown:?}; valid: {}", valid.join(", ")));
+    }
+    let text = |table: &mut toml::Table, key: &str| -> Result<Option<String>, UsageError> {
+        match table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s)),
+            Some(toml::Value::Array(items)) => Ok(Some(
+                items
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| shown(v), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )),
+            Some(other) => usage(format!("({kind}) {key} = {} is not text", shown(&other))),
+        }
+    };
+    let name = text(&mut table, "name")?.unwrap_or_else(|| kind.clone());
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return usage(format!("({kind}) name {name:?} is not valid; valid: letters, digits, - and _"));
+    }
+    let overflow = match text(&mut table, "overflow")? {
+        None => Overflow::Block,
+        Some(policy) => Overflow::parse(&policy).ok_or_else(|| {
+            let valid: Vec<&str> = Overflow::ALL.iter().map(|o| o.as_str()).collect();
+            UsageError(format!("({name}) overflow {policy:?} is not valid; valid: {}", valid.join(", ")))
+        })?,
+    };
+    let capacity = match table.remove("capacity") {
+        None => DEFAULT_CAPACITY,
+        Some(toml::Value::Integer(n)) if (1..=10_000_000).contains(&n) => n as usize,
+        Some(other) => {
+            return usage(format!(
+                "({name}) capacity {} is not valid; valid: packets from 1 to 10000000",
+                shown(&other)
+            ))
+        }
+    };
+    let kind = match kind.as_str() {
+        "files" => {
+            let dir = text(&mut table, "dir")?.map_or_else(|| data_dir.join(&name), PathBuf::from);
+            files(dir, depth)
+        }
+        _ => {
+            let args = InfluxArgs {
+                url: text(&mut table, "url")?,
+                org: text(&mut table, "org")?,
+                buckets: text(&mut table, "buckets")?,
+                databases: text(&mut table, "db")?,
+                names: KEY_NAMES,
+            };
+            let config = args
+                .config(&data_dir.join(&name), depth)
+                .map_err(|e| UsageError(format!("({name}) {}", e.0)))?
+                .ok_or_else(|| UsageError(format!("({name}) url is missing; valid: http://HOST:PORT")))?;
+            SinkKind::Influx(Box::new(config))
+        }
+    };
+    Ok(SinkSpec { name, kind, overflow, capacity })
 }

@@ -93,6 +93,8 @@ pub struct QueueMetrics {
     pub peak_depth: AtomicU64,
     /// Times a publisher had to wait for room (`Block`).
     pub blocked: AtomicU64,
+    /// Every publisher is gone (or the queue was aborted): what is queued is all there will be.
+    pub closed: AtomicBool,
 }
 
 /// A copy of [`QueueMetrics`] at one moment.
@@ -278,6 +280,7 @@ impl Mailbox {
 
     fn close(&self) {
         self.lock().closed = true;
+        self.metrics.closed.store(true, Relaxed);
         self.readable.notify_one();
     }
 

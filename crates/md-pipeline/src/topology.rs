@@ -51,6 +51,8 @@ pub struct SinkReport {
     pub queue_dropped: u64,
     /// Its queue's policy.
     pub overflow: Overflow,
+    /// It ended while its input was still open: it failed at its job.
+    pub early: bool,
 }
 
 /// How a run ended.
@@ -165,7 +167,8 @@ impl Topology {
             let token = sink_cancel.clone();
             sink_tasks.spawn(async move {
                 let result = sink.run(input, token).await;
-                (i, SinkReport { name, result, queue_dropped: queue.snapshot().dropped, overflow })
+                let early = !queue.closed.load(std::sync::atomic::Ordering::Relaxed);
+                (i, SinkReport { name, result, queue_dropped: queue.snapshot().dropped, overflow, early })
             });
         }
         // Sources stop on the caller's cancel, or when a sink fails and the run must end.
@@ -179,7 +182,16 @@ impl Topology {
         drop(publisher);
         let mut report = RunReport::default();
         let mut done = Vec::new();
-        let stop_at = join_sources(&mut source_tasks, &mut sink_tasks, &stop, drain_deadline, &abort, &mut report, &mut done).await;
+        let stop_at = join_sources(
+            &mut source_tasks,
+            &mut sink_tasks,
+            &stop,
+            drain_deadline,
+            &abort,
+            &mut report,
+            &mut done,
+        )
+        .await;
         let deadline = stop_at.unwrap_or_else(Instant::now) + drain_deadline;
         loop {
             tokio::select! {
@@ -231,12 +243,22 @@ async fn join_sources(
                 None => return stopped_at,
             },
             joined = sinks.join_next(), if !sinks.is_empty() => {
-                if let Some(Ok((i, sink))) = joined {
-                    tracing::error!(sink = %sink.name, result = ?sink.result, "a sink stopped while running; stopping the run");
-                    report.sink_failed_early = true;
-                    done.push((i, sink));
+                match joined {
+                    Some(Ok((i, sink))) if sink.early => {
+                        tracing::error!(sink = %sink.name, result = ?sink.result, "a sink stopped while running; stopping the run");
+                        report.sink_failed_early = true;
+                        done.push((i, sink));
+                        stop.cancel();
+                    }
+                    // Its input ended (the last source just stopped): a normal end.
+                    Some(Ok(entry)) => done.push(entry),
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "a sink task failed; stopping the run");
+                        report.sink_failed_early = true;
+                        stop.cancel();
+                    }
+                    None => {}
                 }
-                stop.cancel();
             }
             () = stop.cancelled(), if stopped_at.is_none() => stopped_at = Some(Instant::now()),
             () = sleep_until(release_at), if !aborted => {

@@ -23,11 +23,15 @@ pub struct Buffer {
 impl Buffer {
     /// Checks the config and prepares the encoder, the HTTP client and the dead-letter directory.
     pub fn new(cfg: InfluxConfig) -> Result<Self, InfluxError> {
+        Self::named("influx", cfg)
+    }
+
+    /// [`Buffer::new`] with a name of its own (metrics, logs), for several InfluxDB sinks.
+    pub fn named(name: impl Into<String>, cfg: InfluxConfig) -> Result<Self, InfluxError> {
         cfg.validate()?;
         let encoder = InfluxEncoder::new(&cfg.schema)?;
         let delivery = InfluxDelivery::new(&cfg)?;
-        let core =
-            SinkCore::new("influx", encoder, delivery, cfg.core_config()).map_err(InfluxError::Core)?;
+        let core = SinkCore::new(name, encoder, delivery, cfg.core_config()).map_err(InfluxError::Core)?;
         Ok(Self { core })
     }
 

@@ -149,9 +149,14 @@ pub struct LineFiles {
 impl LineFiles {
     /// A sink writing under `config.dir`.
     pub fn new(config: LineFilesConfig) -> Result<Self, InfluxError> {
+        Self::named("files", config)
+    }
+
+    /// [`LineFiles::new`] with a name of its own (metrics, logs), for several file sinks.
+    pub fn named(name: impl Into<String>, config: LineFilesConfig) -> Result<Self, InfluxError> {
         std::fs::create_dir_all(&config.dir).map_err(|e| InfluxError::io(&config.dir, e))?;
         let encoder = InfluxEncoder::new(&config.schema)?;
-        let core = SinkCore::new("files", encoder, FileDelivery::new(&config), config.core_config())
+        let core = SinkCore::new(name, encoder, FileDelivery::new(&config), config.core_config())
             .map_err(InfluxError::Core)?;
         Ok(Self { core })
     }

@@ -371,10 +371,10 @@ async fn influx_lines(rx: Subscription, url: &str, expected: u64) -> (f64, Histo
     let cancel = CancellationToken::new();
     let task = tokio::spawn(buffer.run(rx, cancel.clone()));
     let start = Instant::now();
-    while sink.snapshot().lines_written < expected && start.elapsed() < Duration::from_secs(300) {
+    while sink.snapshot().records_written < expected && start.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let rate = sink.snapshot().lines_written as f64 / start.elapsed().as_secs_f64();
+    let rate = sink.snapshot().records_written as f64 / start.elapsed().as_secs_f64();
     cancel.cancel();
     let _ = task.await;
     let _ = std::fs::remove_dir_all(dir);

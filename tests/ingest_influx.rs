@@ -1,57 +1,19 @@
 //! The md-ingest binary against md-sim (all three venues) and a real InfluxDB: about 20 s of
-//! recording, then SIGTERM. Every trade md-sim sent must be stored exactly once, and the last
-//! stored snapshot of every book must equal md-sim's book.
+//! recording, then SIGTERM. Every trade md-sim sent must be stored exactly once, the last
+//! stored snapshot of every book must equal md-sim's book, and the status measurement must say
+//! when each symbol's connection came up and went down.
 //!
 //! Needs `MD_INFLUX_URL` (set by `.ci/run`); under `CI=true` its absence fails the test.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use md_core::ExchangeId;
+use md_e2e::{free_port, influx_url, md_ingest, query, terminate};
 use md_sim::{SimConfig, Simulator};
 use serde_json::Value;
-
-fn influx_url() -> Option<String> {
-    match std::env::var("MD_INFLUX_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("MD_INFLUX_URL must be set under CI")
-        }
-        Err(_) => {
-            eprintln!("MD_INFLUX_URL not set: skipping the end-to-end test");
-            None
-        }
-    }
-}
-
-async fn query(url: &str, db: &str, q: &str) -> Vec<(Vec<String>, Vec<Vec<Value>>)> {
-    let body: Value = reqwest::Client::new()
-        .get(format!("{url}/query"))
-        .query(&[("db", db), ("q", q), ("epoch", "ns")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let series = body["results"][0]["series"].as_array().cloned().unwrap_or_default();
-    series
-        .into_iter()
-        .map(|s| {
-            let columns =
-                s["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
-            let rows =
-                s["values"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().clone()).collect();
-            (columns, rows)
-        })
-        .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_three_venues_exactly_once_into_influxdb() {
@@ -71,12 +33,7 @@ async fn records_three_venues_exactly_once_into_influxdb() {
     let data = tempfile::tempdir().unwrap();
     let metrics_addr = format!("127.0.0.1:{}", free_port());
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_md-ingest"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MD_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = md_ingest();
     command
         .args(["--exchanges", "huobi,bybit,binance", "--influx-url", &url])
         .args(["--influx-db", &format!("{incremental},{snapshot}")])
@@ -106,7 +63,7 @@ async fn records_three_venues_exactly_once_into_influxdb() {
     sim.pause(true);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stopped = Instant::now();
-    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    terminate(pid);
     let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "md-ingest failed: {stderr}");
@@ -145,7 +102,25 @@ async fn records_three_venues_exactly_once_into_influxdb() {
                 }
             }
         }
-        eprintln!("{venue}: {} trades sent and stored exactly once", sent.len());
+        // Where data is missing must be visible in the database: every symbol's connection up,
+        // and down (md stopping) at the end, naming the connection.
+        let q = format!("SELECT event, reason, conn, symbol FROM status WHERE exchange = '{venue}'");
+        let rows: Vec<Vec<Value>> =
+            query(&url, &incremental, &q).await.into_iter().flat_map(|(_, rows)| rows).collect();
+        for info in sim.symbols(venue) {
+            let of = |event: &str| {
+                rows.iter()
+                    .filter(|r| r[4].as_str() == Some(info.symbol.as_str()) && r[1].as_str() == Some(event))
+                    .count()
+            };
+            assert!(of("connected") >= 1, "{venue} {}: no connected status in {rows:?}", info.symbol);
+            assert!(of("disconnected") >= 1, "{venue} {}: no disconnected status", info.symbol);
+        }
+        assert!(
+            rows.iter().all(|r| r[3].as_i64().is_some_and(|c| c > 0)),
+            "every status names its connection"
+        );
+        eprintln!("{venue}: {} trades sent and stored exactly once; {} status rows", sent.len(), rows.len());
     }
     sim.shutdown().await;
 }
