@@ -115,3 +115,25 @@ fn help_is_complete() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn bad_sink_sections_name_the_section_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let typo = write("typo.toml", "[[sink]]\nkind = \"files\"\n\n[[sink]]\nkind = \"influx\"\nurll = \"http://x:8086\"\n");
+    assert_refused(&["--config", &typo], &[], &["[[sink]] #2", "urll", "valid:", "url"]);
+    let kind = write("kind.toml", "[[sink]]\nkind = \"postgres\"\n");
+    assert_refused(&["--config", &kind], &[], &["[[sink]] #1", "postgres", "influx", "files"]);
+    let policy = write("policy.toml", "[[sink]]\nkind = \"files\"\noverflow = \"lossy\"\n");
+    assert_refused(&["--config", &policy], &[], &["[[sink]] #1", "lossy", "block, drop_oldest, conflate"]);
+    let capacity = write("capacity.toml", "[[sink]]\nkind = \"files\"\ncapacity = 0\n");
+    assert_refused(&["--config", &capacity], &[], &["[[sink]] #1", "capacity", "1 to 10000000"]);
+    let twice = write("twice.toml", "[[sink]]\nkind = \"files\"\n[[sink]]\nkind = \"files\"\n");
+    assert_refused(&["--config", &twice], &[], &["[[sink]] #2", "\"files\"", "different name"]);
+    let url = write("url.toml", "[[sink]]\nkind = \"influx\"\nname = \"second\"\n");
+    assert_refused(&["--config", &url], &[], &["[[sink]] #1", "url is missing"]);
+}
