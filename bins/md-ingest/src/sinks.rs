@@ -49,12 +49,35 @@ fn move_segments(from: &Path, to: &Path) -> std::io::Result<()> {
     }
     old.sort();
     std::fs::create_dir_all(to)?;
-    let mut next =
-        std::fs::read_dir(to)?.flatten().filter_map(|e| segment_id(&e.path())).max().unwrap_or(0) + 1;
-    for segment in old {
-        std::fs::rename(&segment, to.join(format!("{next:012}.seg")))?;
+    let first = std::fs::read_dir(to)?.flatten().filter_map(|e| segment_id(&e.path())).max().unwrap_or(0) + 1;
+    for (id, segment) in (first..).zip(old) {
+        std::fs::rename(&segment, to.join(format!("{id:012}.seg")))?;
         tracing::info!(from = %segment.display(), "adopted a spool segment of an earlier version");
-        next += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn spools_of_the_per_venue_layout_are_adopted_after_the_current_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("influx").join("spool");
+        std::fs::create_dir_all(spool.join("incremental")).unwrap();
+        std::fs::write(spool.join("incremental").join("000000000007.seg"), b"current").unwrap();
+        for (venue, body) in [("binance", "b1"), ("huobi", "h1")] {
+            let lane = dir.path().join("influx").join(venue).join("spool").join("incremental");
+            std::fs::create_dir_all(&lane).unwrap();
+            std::fs::write(lane.join("000000000001.seg"), body).unwrap();
+        }
+        adopt_legacy_spools(&spool);
+        let read = |id: u64| {
+            std::fs::read_to_string(spool.join("incremental").join(format!("{id:012}.seg"))).unwrap()
+        };
+        assert_eq!((read(7), read(8), read(9)), ("current".into(), "b1".into(), "h1".into()));
+        assert!(!dir.path().join("influx/binance/spool/incremental/000000000001.seg").exists());
+    }
 }

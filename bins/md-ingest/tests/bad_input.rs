@@ -124,7 +124,10 @@ fn bad_sink_sections_name_the_section_and_the_key() {
         std::fs::write(&path, text).unwrap();
         path.to_str().unwrap().to_owned()
     };
-    let typo = write("typo.toml", "[[sink]]\nkind = \"files\"\n\n[[sink]]\nkind = \"influx\"\nurll = \"http://x:8086\"\n");
+    let typo = write(
+        "typo.toml",
+        "[[sink]]\nkind = \"files\"\n\n[[sink]]\nkind = \"influx\"\nurll = \"http://x:8086\"\n",
+    );
     assert_refused(&["--config", &typo], &[], &["[[sink]] #2", "urll", "valid:", "url"]);
     let kind = write("kind.toml", "[[sink]]\nkind = \"postgres\"\n");
     assert_refused(&["--config", &kind], &[], &["[[sink]] #1", "postgres", "influx", "files"]);

@@ -10,7 +10,9 @@ fn lines_of(dir: &std::path::Path) -> Vec<String> {
         .unwrap()
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "lp"))
-        .flat_map(|e| std::fs::read_to_string(e.path()).unwrap().lines().map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path()).unwrap().lines().map(str::to_owned).collect::<Vec<_>>()
+        })
         .filter(|l| !l.starts_with('#'))
         .collect();
     lines.sort();

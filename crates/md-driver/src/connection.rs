@@ -319,9 +319,8 @@ impl<'a> Session<'a> {
                 _ = liveness_check.tick() => {
                     quiet_checks = if std::mem::take(&mut self.frames_seen) { 0 } else { quiet_checks + 1 };
                     // Four quiet quarters: silence of between one and 1.25 liveness timeouts.
-                    (quiet_checks >= 4).then(|| {
-                        End::Lost(DisconnectReason::Silent { timeout_ms: liveness.as_millis() as u64 })
-                    })
+                    (quiet_checks >= 4)
+                        .then_some(End::Lost(DisconnectReason::Silent { timeout_ms: liveness.as_millis() as u64 }))
                 }
                 _ = &mut rotate, if limits.max_lifetime.is_some() => Some(End::Lost(DisconnectReason::Rotation)),
             };

@@ -156,7 +156,7 @@ impl Supervisor {
                 let found = self.subscribed.values().find(|i| matches(i, &text)).cloned();
                 let result = match found {
                     Some(info) => {
-                        self.remove(&[info.symbol.clone()], Removal::Requested).await;
+                        self.remove(std::slice::from_ref(&info.symbol), Removal::Requested).await;
                         Ok(info)
                     }
                     None => Err(SubscribeError::NotSubscribed { exchange: self.exchange.id(), symbol: text }),
