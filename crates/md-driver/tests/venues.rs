@@ -146,8 +146,9 @@ async fn fault_run_detects_every_gap_and_ends_in_sync(venue: ExchangeId) {
         }
         faults.send_malformed();
         if round == 1 || round == 3 {
-            faults.drop_connections();
+            // Counted before the drop: the reconnect may be done before the next line runs.
             let (metrics, reconnects) = (h.metrics.clone(), h.metrics.snapshot().reconnects);
+            faults.drop_connections();
             h.wait_for("the reconnect", move |_| metrics.snapshot().reconnects > reconnects).await;
             h.wait_synced().await;
         }
