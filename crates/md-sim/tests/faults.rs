@@ -102,7 +102,9 @@ async fn stall_sends_nothing_for_a_while_then_resumes_on_the_same_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_connection_whose_queue_overflows_is_dropped_and_others_go_on() {
     let mut config = common::config(ExchangeId::Bybit);
-    config.queue_capacity = 16;
+    // Small enough that the stalled connection overflows within a second, large enough that a
+    // reader delayed by a loaded machine (400 messages/s here) never does.
+    config.queue_capacity = 256;
     config.updates_per_sec = 200.0;
     let sim = within(5, Simulator::start(config)).await.unwrap();
     let mut slow = Client::connect(&sim, ExchangeId::Bybit, None).await;
