@@ -51,13 +51,17 @@ pub enum RawKind {
         /// The body, exactly as received.
         body: String,
     },
-    /// The connection's symbol set changed at run time (before the subscribe or unsubscribe
-    /// messages it causes), so a replay adds and drops the same books at the same point.
+    /// The connection's symbol set changed (its first symbols, when its task starts, and every
+    /// change at run time, before the subscribe or unsubscribe messages it causes), so a replay
+    /// adds and drops the same books at the same point.
     Symbols {
         /// Symbols added, as listed.
         added: Vec<SymbolInfo>,
         /// Symbols removed.
         removed: Vec<Symbol>,
+        /// Whether the change was reported downstream (`Subscribed` statuses: run-time
+        /// additions) or not (the symbols a driver starts with, reported by `Connected`).
+        announced: bool,
     },
     /// The connection ended.
     Disconnected(DisconnectReason),
@@ -68,7 +72,11 @@ pub enum RawKind {
 pub struct RawEvent {
     /// The venue.
     pub exchange: ExchangeId,
-    /// The connection ([`ConnId`] 0 for venue-wide events such as the listing).
+    /// The connection's task, stable across its reconnects (0 for venue-wide events such as
+    /// the listing): a replay keeps one parser, book set and sampler per slot, as the driver did.
+    pub slot: u64,
+    /// The socket session: a new id per connect ([`ConnId`] 0 before the first, and for
+    /// venue-wide events).
     pub conn: ConnId,
     /// Wall-clock time of the event (ns since the epoch): the same value the packets made from
     /// it carry as `local_ts`.

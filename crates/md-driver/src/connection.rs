@@ -78,10 +78,11 @@ pub(crate) async fn run(
     let mut backoff = Backoff::new(ctx.config.backoff.clone(), seed);
     let mut fx = Effects::default();
     let local_ts = now_ns();
-    if announce {
-        ctx.tap
-            .record(ConnId(0), local_ts, || RawKind::Symbols { added: initial.clone(), removed: Vec::new() });
-    }
+    ctx.tap.record(ConnId(0), local_ts, || RawKind::Symbols {
+        added: initial.clone(),
+        removed: Vec::new(),
+        announced: announce,
+    });
     core.add(&initial, announce, local_ts, &mut fx);
     fx.outbox.clear();
     publish(&ctx, &mut fx).await;
@@ -148,6 +149,7 @@ fn apply_command(ctx: &Context, core: &mut ConnectionCore, command: ConnCommand,
             ctx.tap.record(core.conn(), local_ts, || RawKind::Symbols {
                 added: infos.clone(),
                 removed: Vec::new(),
+                announced: true,
             });
             core.add(&infos, true, local_ts, fx);
         }
@@ -155,6 +157,7 @@ fn apply_command(ctx: &Context, core: &mut ConnectionCore, command: ConnCommand,
             ctx.tap.record(core.conn(), local_ts, || RawKind::Symbols {
                 added: Vec::new(),
                 removed: symbols.clone(),
+                announced: true,
             });
             core.remove(&symbols, reason, local_ts, fx);
         }

@@ -260,7 +260,7 @@ impl Supervisor {
             fetcher: self.fetcher.clone(),
             out: self.out.clone(),
             cancel: self.cancel.clone(),
-            tap: self.tap.clone(),
+            tap: self.tap.for_slot(slot),
         };
         self.tasks.spawn(connection::run(ctx, slot, url, core, infos, announce, rx));
     }
