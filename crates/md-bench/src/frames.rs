@@ -281,31 +281,71 @@ fn gzip(text: &str) -> Vec<u8> {
 /// # Panics
 /// For a venue md-bench has no frame writer for.
 pub fn traffic(venue: ExchangeId, symbols: usize, messages: usize) -> Traffic {
-    let writer = expect_writer(venue);
-    let listing = listing(venue, symbols);
-    let mut seq = vec![writer.first_seq(); symbols];
-    let ts = 1_700_000_000_000i64;
-    let mut frames = writer.opening(&listing, ts);
+    let mut generator = Generator::new(venue, symbols);
+    let mut frames = std::mem::take(&mut generator.opening);
     let mut symbol_of: Vec<usize> = (0..frames.len()).collect();
     frames.reserve(messages);
     symbol_of.reserve(messages);
-    for i in 0..messages {
-        let k = i % symbols;
-        let native = &listing[k].native;
-        let t = ts + (i / 1000) as i64;
-        // Each symbol sees four incrementals, then a trade, round after round.
-        let frame = if (i / symbols) % 5 == 4 {
-            writer.trade(native, i, t, "100.00", &format!("0.{:04}", i % 10_000 + 1))
-        } else {
-            seq[k] += 1;
-            let (bids, asks) = (side_levels(i as u64, true), side_levels(i as u64 ^ 0x5555, false));
-            writer.delta(native, seq[k], t, &bids, &asks)
-        };
+    for _ in 0..messages {
+        let (k, frame) = generator.next_frame();
         frames.push(frame);
         symbol_of.push(k);
     }
-    Traffic { venue, symbols: listing, frames, symbol_of }
+    Traffic { venue, symbols: generator.listing, frames, symbol_of }
 }
+
+/// The frames of [`traffic`], one at a time: a benchmark that wants them hot in cache, as
+/// frames just read from a socket are, generates a small chunk, feeds it, and goes on.
+#[derive(Debug)]
+pub struct Generator {
+    writer: &'static dyn Writer,
+    /// The listing the frames name.
+    pub listing: Vec<SymbolInfo>,
+    /// Frames to send before any update (Bybit's snapshots), taken by whoever sends first.
+    pub opening: Vec<Frame>,
+    seq: Vec<u64>,
+    next: usize,
+}
+
+impl std::fmt::Debug for dyn Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl Generator {
+    /// A generator for `symbols` synthetic symbols.
+    ///
+    /// # Panics
+    /// For a venue md-bench has no frame writer for.
+    pub fn new(venue: ExchangeId, symbols: usize) -> Self {
+        let writer = expect_writer(venue);
+        let listing = listing(venue, symbols);
+        let opening = writer.opening(&listing, TS);
+        Self { writer, seq: vec![writer.first_seq(); symbols], listing, opening, next: 0 }
+    }
+
+    /// The next frame and the index of its symbol.
+    pub fn next_frame(&mut self) -> (usize, Frame) {
+        let (i, symbols) = (self.next, self.listing.len());
+        self.next += 1;
+        let k = i % symbols;
+        let native = &self.listing[k].native;
+        let t = TS + (i / 1000) as i64;
+        // Each symbol sees four incrementals, then a trade, round after round.
+        let frame = if (i / symbols) % 5 == 4 {
+            self.writer.trade(native, i, t, "100.00", &format!("0.{:04}", i % 10_000 + 1))
+        } else {
+            self.seq[k] += 1;
+            let (bids, asks) = (side_levels(i as u64, true), side_levels(i as u64 ^ 0x5555, false));
+            self.writer.delta(native, self.seq[k], t, &bids, &asks)
+        };
+        (k, frame)
+    }
+}
+
+/// The venue time of the first frame (ms).
+const TS: i64 = 1_700_000_000_000;
 
 /// The empty book image every synthetic symbol starts from (sequence 0), as the venue's
 /// snapshot answer: Binance REST body, or HTX `rep` (gzip) for `native`; `None` for venues

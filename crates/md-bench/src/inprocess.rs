@@ -81,10 +81,11 @@ impl InProcess {
         for packet in self.fx.packets.drain(..) {
             if let Ok(Some(_)) = self.encoder.encode(&packet, &mut self.batch) {
                 self.lines += 1;
+                // A batch of 5000 lines, as a sink seals them (and as the end-to-end run does).
+                if self.lines % 5000 == 0 {
+                    self.batch.clear();
+                }
             }
-        }
-        if self.batch.len() > (4 << 20) {
-            self.batch.clear();
         }
     }
 

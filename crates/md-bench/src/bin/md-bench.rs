@@ -92,6 +92,11 @@ fn options(args: &[String]) -> Options {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "in-process") {
+        let venue = ExchangeId::parse(&args[1]).unwrap();
+        in_process_child(venue, args[2].parse().unwrap(), args[3].parse().unwrap());
+        return;
+    }
     if args.first().is_some_and(|a| a == "serve") {
         let runtime = Runtime::One.build();
         // The sender: its own process, so its CPU and memory are not counted as md's.
@@ -206,20 +211,47 @@ fn bench_venue(venue: ExchangeId, o: &Options) {
 
 /// The same frames through the driver's ConnectionCore and the encoder in a plain loop: the
 /// rate after warm-up (every book synced) and the nanoseconds per message.
+///
+/// The frames are generated in chunks of a thousand, untimed, so that each is hot in cache
+/// when fed, as a frame just read from a socket is; a million pre-built frames (450 MB) would
+/// measure cache misses instead. Runs in a child process, so its memory is not counted in the
+/// end-to-end RSS.
 fn in_process(venue: ExchangeId, symbols: usize, messages: usize) -> (f64, f64) {
-    let traffic = frames::traffic(venue, symbols, messages);
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["in-process", venue.as_str(), &symbols.to_string(), &messages.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut parts = text.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+    (parts.next().unwrap(), parts.next().unwrap())
+}
+
+/// The in-process measurement itself: prints the rate and the nanoseconds per message.
+fn in_process_child(venue: ExchangeId, symbols: usize, messages: usize) {
+    const CHUNK: usize = 1000;
+    let mut generator = frames::Generator::new(venue, symbols);
     let mut path = InProcess::new(venue, symbols);
-    let warm_up = traffic.warm_up_frames(symbols);
-    for frame in &traffic.frames[..warm_up] {
-        path.feed(frame);
+    for frame in std::mem::take(&mut generator.opening) {
+        path.feed(&frame);
     }
-    let started = Instant::now();
-    for frame in &traffic.frames[warm_up..] {
-        path.feed(frame);
+    // Warm-up: every book's first updates, its snapshot answered, out of the timed part.
+    for _ in 0..symbols * 5 {
+        path.feed(&generator.next_frame().1);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let timed = (traffic.frames.len() - warm_up) as f64;
-    (timed / elapsed, elapsed * 1e9 / timed)
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let (mut elapsed, mut timed) = (Duration::ZERO, 0usize);
+    while timed < messages {
+        chunk.clear();
+        chunk.extend((0..CHUNK.min(messages - timed)).map(|_| generator.next_frame().1));
+        let started = Instant::now();
+        for frame in &chunk {
+            path.feed(frame);
+        }
+        elapsed += started.elapsed();
+        timed += chunk.len();
+    }
+    let seconds = elapsed.as_secs_f64();
+    println!("{} {}", timed as f64 / seconds, seconds * 1e9 / timed as f64);
 }
 
 /// Raw WebSocket framing: read every frame, parse nothing.
@@ -284,10 +316,18 @@ async fn pipeline(
         tokio::io::AsyncWriteExt::write_all(&mut stream, b"GET /go HTTP/1.1\r\n\r\n").await.unwrap();
     });
     let cpu_before = cpu_seconds();
-    let outcome = match influx {
-        None => count_lines(rx, expected, &metrics, symbols).await,
-        Some(url) => influx_lines(rx, url, expected).await,
+    // The sink is a task of its own, as md-ingest's sinks are (not the bench's main thread).
+    let sink = match influx {
+        None => {
+            let metrics = Arc::clone(&metrics);
+            tokio::spawn(async move { count_lines(rx, expected, &metrics, symbols).await })
+        }
+        Some(url) => {
+            let url = url.clone();
+            tokio::spawn(async move { influx_lines(rx, &url, expected).await })
+        }
     };
+    let outcome = sink.await.unwrap();
     let cpu = cpu_seconds() - cpu_before;
     cancel.cancel();
     let _ = run.await;

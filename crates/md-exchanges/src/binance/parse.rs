@@ -6,7 +6,8 @@ use md_core::{
 };
 
 use super::wire::{AggTradeEvent, DepthSnapshot, DepthUpdate, Envelope, ErrorBody, TradeEvent};
-use crate::common::levels::Dec;
+use crate::common::levels::{Dec, Levels};
+use crate::common::scan::{self, once, Scan};
 use crate::common::{from_json, peek_first_string, DataField};
 
 /// Parses one text frame of a combined (`/stream`) or raw (`/ws`) connection.
@@ -51,6 +52,10 @@ fn parse_combined_data(
     out: &mut Vec<DataPacket>,
 ) -> Option<Result<Control, ParseError>> {
     let kind = stream.split_once('@').map(|(_, kind)| kind)?;
+    if let Some(packet) = scan_combined(kind, text, symbols, local_ts) {
+        out.push(packet);
+        return Some(Ok(Control::Data));
+    }
     let packet = match kind {
         "depth@100ms" | "depth" | "depth@0ms" => {
             from_json::<DataField<DepthUpdate<'_>>>(text).map(|f| depth_update(f.data, symbols, local_ts))
@@ -62,6 +67,74 @@ fn parse_combined_data(
         out.push(packet);
         Control::Data
     }))
+}
+
+/// The hotter path: a combined depth diff or trade read by the strict scanner, without serde.
+/// `None` for anything the scanner does not expect; serde then reads the frame (and names
+/// what is wrong with it), so both paths give the same packets.
+fn scan_combined(kind: &str, text: &str, symbols: &Symbols, local_ts: UnixNanos) -> Option<DataPacket> {
+    if !scan::enabled() {
+        return None;
+    }
+    let depth = matches!(kind, "depth@100ms" | "depth" | "depth@0ms");
+    if !depth && kind != "trade" {
+        return None;
+    }
+    let mut scan = Scan::new(text);
+    let mut packet = None;
+    scan.object(|scan, key| match key {
+        "data" if depth => once(&mut packet, scan_depth(scan).map(|u| depth_update(u, symbols, local_ts))),
+        "data" => once(&mut packet, scan_trade(scan).map(|t| trade(t, symbols, local_ts))),
+        _ => scan.skip(),
+    })?;
+    scan.end()?;
+    scan::hit(packet)
+}
+
+fn scan_depth<'a>(scan: &mut Scan<'a>) -> Option<DepthUpdate<'a>> {
+    let (mut event_time, mut symbol, mut first, mut last, mut prev) = (None, None, None, None, None);
+    let (mut bids, mut asks) = (None, None);
+    scan.object(|scan, key| match key {
+        "E" => once(&mut event_time, scan.i64()),
+        "s" => once(&mut symbol, scan.string()),
+        "U" => once(&mut first, scan.u64()),
+        "u" => once(&mut last, scan.u64()),
+        "pu" => once(&mut prev, scan.opt_u64()),
+        "b" => once(&mut bids, scan.levels()),
+        "a" => once(&mut asks, scan.levels()),
+        _ => scan.skip(),
+    })?;
+    Some(DepthUpdate {
+        event_time: event_time?,
+        symbol: symbol?,
+        first: first?,
+        last: last?,
+        prev: prev.flatten(),
+        bids: Levels(bids?),
+        asks: Levels(asks?),
+    })
+}
+
+fn scan_trade<'a>(scan: &mut Scan<'a>) -> Option<TradeEvent<'a>> {
+    let (mut symbol, mut trade_id, mut price, mut qty, mut trade_time, mut maker) =
+        (None, None, None, None, None, None);
+    scan.object(|scan, key| match key {
+        "s" => once(&mut symbol, scan.string()),
+        "t" => once(&mut trade_id, scan.u64()),
+        "p" => once(&mut price, scan.decimal()),
+        "q" => once(&mut qty, scan.decimal()),
+        "T" => once(&mut trade_time, scan.i64()),
+        "m" => once(&mut maker, scan.boolean()),
+        _ => scan.skip(),
+    })?;
+    Some(TradeEvent {
+        symbol: symbol?,
+        trade_id: trade_id?,
+        price: Dec(price?),
+        qty: Dec(qty?),
+        trade_time: trade_time?,
+        buyer_is_maker: maker?,
+    })
 }
 
 fn rejected(error: ErrorBody<'_>) -> Control {

@@ -8,6 +8,8 @@ use md_core::{
 };
 
 use super::wire::{BookData, BookFrame, Envelope, TradeData};
+use crate::common::levels::{Dec, Levels};
+use crate::common::scan::{self, once, Scan};
 use crate::common::{from_json, peek_first_string, DataField};
 
 /// Parses one text frame of a v5 public connection.
@@ -20,10 +22,17 @@ pub fn parse_text(
     // Hot path: data frames start with their topic and are deserialized in one pass.
     if let Some(topic) = peek_first_string(text, "topic") {
         if topic.starts_with("orderbook.") {
+            // Hotter still: the strict scanner, with serde behind it for anything unexpected.
+            if let Some(frame) = scan_book_frame(text) {
+                return book(frame.kind, frame.ts, frame.data, symbols, local_ts, out);
+            }
             let frame: BookFrame<'_> = from_json(text)?;
             return book(frame.kind, frame.ts, frame.data, symbols, local_ts, out);
         }
         if topic.starts_with("publicTrade.") {
+            if let Some(data) = scan_trade_frame(text) {
+                return trades(data, symbols, local_ts, out);
+            }
             let frame: DataField<Vec<TradeData<'_>>> = from_json(text)?;
             return trades(frame.data, symbols, local_ts, out);
         }
@@ -47,6 +56,79 @@ pub fn parse_text(
         }),
         _ => Err(ParseError::unknown(text)),
     }
+}
+
+/// `{"topic":…,"ts":…,"type":"delta","data":{"s":…,"b":[…],"a":[…],"u":…}}` without serde;
+/// `None` for anything unexpected.
+fn scan_book_frame(text: &str) -> Option<BookFrame<'_>> {
+    if !scan::enabled() {
+        return None;
+    }
+    let mut scan = Scan::new(text);
+    let (mut ts, mut kind, mut data) = (None, None, None);
+    scan.object(|scan, key| match key {
+        "ts" => once(&mut ts, scan.opt_i64()),
+        "type" => once(&mut kind, scan.string()),
+        "data" => once(&mut data, scan_book_data(scan)),
+        _ => scan.skip(),
+    })?;
+    scan.end()?;
+    scan::hit(Some(BookFrame { ts: ts.flatten(), kind: kind?, data: data? }))
+}
+
+fn scan_book_data<'a>(scan: &mut Scan<'a>) -> Option<BookData<'a>> {
+    let (mut symbol, mut bids, mut asks, mut update_id) = (None, None, None, None);
+    scan.object(|scan, key| match key {
+        "s" => once(&mut symbol, scan.string()),
+        "b" => once(&mut bids, scan.levels()),
+        "a" => once(&mut asks, scan.levels()),
+        "u" => once(&mut update_id, scan.u64()),
+        _ => scan.skip(),
+    })?;
+    Some(BookData { symbol: symbol?, bids: Levels(bids?), asks: Levels(asks?), update_id: update_id? })
+}
+
+/// `{"topic":"publicTrade.…",…,"data":[{…},…]}` without serde; `None` for anything unexpected.
+fn scan_trade_frame(text: &str) -> Option<Vec<TradeData<'_>>> {
+    if !scan::enabled() {
+        return None;
+    }
+    let mut scan = Scan::new(text);
+    let mut data = None;
+    scan.object(|scan, key| match key {
+        "data" => {
+            let mut trades = Vec::with_capacity(4);
+            scan.array(|scan| {
+                trades.push(scan_trade_data(scan)?);
+                Some(())
+            })?;
+            once(&mut data, Some(trades))
+        }
+        _ => scan.skip(),
+    })?;
+    scan.end()?;
+    scan::hit(data)
+}
+
+fn scan_trade_data<'a>(scan: &mut Scan<'a>) -> Option<TradeData<'a>> {
+    let (mut id, mut time, mut price, mut qty, mut side, mut symbol) = (None, None, None, None, None, None);
+    scan.object(|scan, key| match key {
+        "i" => once(&mut id, scan.string()),
+        "T" => once(&mut time, scan.i64()),
+        "p" => once(&mut price, scan.decimal()),
+        "v" => once(&mut qty, scan.decimal()),
+        "S" => once(&mut side, scan.string()),
+        "s" => once(&mut symbol, scan.string()),
+        _ => scan.skip(),
+    })?;
+    Some(TradeData {
+        trade_id: id?,
+        trade_time: time?,
+        price: Dec(price?),
+        qty: Dec(qty?),
+        side: side?,
+        symbol: symbol?,
+    })
 }
 
 fn book(

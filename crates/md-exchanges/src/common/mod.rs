@@ -2,6 +2,9 @@
 
 pub(crate) mod levels;
 pub mod rest;
+pub(crate) mod scan;
+#[cfg(test)]
+mod scan_equivalence;
 
 use md_core::ParseError;
 
