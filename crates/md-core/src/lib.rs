@@ -24,6 +24,11 @@ pub mod status;
 pub mod symbol;
 pub mod venue;
 
+/// A hash map with a fast, non-cryptographic hasher (FxHash), for the per-packet lookups by
+/// symbol (listing, books, line series): SipHash cost more than the lookup itself. Its keys
+/// are venue symbol names, not attacker-chosen input at a scale where flooding matters.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
+
 pub use book::{Applied, BookRead, BookSync, OrderBook, PendingUpdate, SeqRule};
 pub use book_set::{BookKey, BookSet, BookState, SharedBook, Stamp};
 pub use decimal::{parse_decimal, Decimal};

@@ -1,6 +1,5 @@
 //! Canonical symbols (`BTC-USDT`) and a venue's listing, mapped both ways to its native names.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -77,8 +76,8 @@ pub struct SymbolInfo {
 /// packets, the CLI to resolve what the user typed.
 #[derive(Debug, Clone, Default)]
 pub struct Symbols {
-    by_native: HashMap<String, SymbolInfo>,
-    native_by_symbol: HashMap<Symbol, String>,
+    by_native: crate::FastMap<String, SymbolInfo>,
+    native_by_symbol: crate::FastMap<Symbol, String>,
 }
 
 /// Quote assets tried, longest first, when a native name is not in the listing.

@@ -5,7 +5,6 @@
 //! snapshot (after subscribing, after a gap, after a reconnect) they wait in its queue and
 //! flow on, in order, right after the snapshot that aligns them.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -66,7 +65,7 @@ pub(crate) struct Books {
     rule: SeqRule,
     max_pending: usize,
     book_set: Arc<BookSet>,
-    books: HashMap<Symbol, BookState>,
+    books: md_core::FastMap<Symbol, BookState>,
     /// The shared books in symbol order, for the sampler (rebuilt when books come and go).
     sorted: Vec<(Symbol, Arc<SharedBook>)>,
 }
@@ -78,7 +77,7 @@ impl Books {
         max_pending: usize,
         book_set: Arc<BookSet>,
     ) -> Self {
-        Self { exchange, rule, max_pending, book_set, books: HashMap::new(), sorted: Vec::new() }
+        Self { exchange, rule, max_pending, book_set, books: md_core::FastMap::default(), sorted: Vec::new() }
     }
 
     /// Starts keeping a book (unsynced until its snapshot) and registers it in the book set.

@@ -12,8 +12,6 @@
 //! Status packets (connects, disconnects, gaps, resyncs) are md's own events: they are stamped
 //! with the local receive time, and their identity is the event and the connection.
 
-use std::collections::HashMap;
-
 use md_core::{
     BookDelta, BookSnapshot, DataPacket, ExchangeId, Level, Payload, Status, Symbol, Trade, TradeId,
 };
@@ -105,7 +103,7 @@ pub struct LineEncoder {
     decimals: DecimalMode,
     measurements: [Box<[u8]>; 4],
     snapshot_keys: Vec<[Box<[u8]>; 4]>,
-    series: HashMap<Symbol, Vec<Series>>,
+    series: md_core::FastMap<Symbol, Vec<Series>>,
     bumps: u64,
 }
 
@@ -133,7 +131,13 @@ impl LineEncoder {
                 ]
             })
             .collect();
-        Ok(Self { decimals: schema.decimals, measurements, snapshot_keys, series: HashMap::new(), bumps: 0 })
+        Ok(Self {
+            decimals: schema.decimals,
+            measurements,
+            snapshot_keys,
+            series: md_core::FastMap::default(),
+            bumps: 0,
+        })
     }
 
     /// Timestamps moved by 1 ns because another point of the series already had them.
@@ -187,7 +191,7 @@ impl LineEncoder {
 }
 
 fn series_for<'a>(
-    map: &'a mut HashMap<Symbol, Vec<Series>>,
+    map: &'a mut md_core::FastMap<Symbol, Vec<Series>>,
     measurement: &[u8],
     kind: Kind,
     exchange: ExchangeId,

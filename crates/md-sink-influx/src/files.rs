@@ -192,8 +192,16 @@ impl Sink for LineFiles {
 }
 
 /// Appends sealed batches of lines to the rotated files of each target.
-#[derive(Debug)]
+///
+/// Writes (and the fsyncs of rotation) run on tokio's blocking pool, off the workers that the
+/// drivers share: a slow or full disk must not stall reading the venues.
+#[derive(Debug, Clone)]
 pub struct FileDelivery {
+    state: Arc<FileState>,
+}
+
+#[derive(Debug)]
+struct FileState {
     dir: PathBuf,
     databases: [String; 2],
     rotate_bytes: u64,
@@ -250,15 +258,18 @@ impl OpenFile {
 impl FileDelivery {
     /// Files under `config.dir`, none opened yet.
     pub fn new(config: &LineFilesConfig) -> Self {
-        Self {
+        let state = FileState {
             dir: config.dir.clone(),
             databases: [config.incremental_database.clone(), config.snapshot_database.clone()],
             rotate_bytes: config.rotate_bytes,
             fault: config.fault.clone(),
             files: [Mutex::new(None), Mutex::new(None)],
-        }
+        };
+        Self { state: Arc::new(state) }
     }
+}
 
+impl FileState {
     fn write(&self, lane: usize, body: &[u8]) -> Result<(), InfluxError> {
         let mut slot = self.files[lane].lock().unwrap_or_else(PoisonError::into_inner);
         let full = |f: &OpenFile| f.bytes > f.header && f.bytes + body.len() as u64 > self.rotate_bytes;
@@ -314,13 +325,15 @@ impl Delivery for FileDelivery {
     }
 
     async fn deliver(&self, lane: usize, body: &Bytes, _records: u32) -> Outcome {
-        if lane >= self.files.len() {
+        if lane >= self.state.files.len() {
             return Outcome::Reject { status: "lane".into(), message: format!("no files for lane {lane}") };
         }
-        match self.write(lane, body) {
-            Ok(()) => Outcome::Done,
+        let (state, body) = (Arc::clone(&self.state), body.clone());
+        match tokio::task::spawn_blocking(move || state.write(lane, &body)).await {
+            Ok(Ok(())) => Outcome::Done,
             // Disk full, quota, EIO: nothing was kept of this batch, so it can go again.
-            Err(e) => Outcome::Retry { after: None, error: e.to_string() },
+            Ok(Err(e)) => Outcome::Retry { after: None, error: e.to_string() },
+            Err(e) => Outcome::Retry { after: None, error: format!("write task: {e}") },
         }
     }
 
@@ -333,7 +346,7 @@ impl Delivery for FileDelivery {
     }
 
     async fn finish(&self) -> Result<(), BoxError> {
-        for slot in &self.files {
+        for slot in &self.state.files {
             let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(file) = slot.as_mut() {
                 file.sync()?;

@@ -10,7 +10,9 @@
 //! books, route, then encode; no socket, no runtime); saturation end to end on one thread and
 //! on md-ingest's multi-thread runtime (msgs/s, share of in-process, CPU-seconds per million
 //! messages, peak RSS); and at each fixed rate the latency from frame received to line in a
-//! batch. `--runtimes one,multi` picks the runtimes (default both).
+//! batch. `--runtimes one,multi` picks the runtimes (default both); `--rounds N` repeats the
+//! saturation measurements N times, venues interleaved, and prints the medians (fixed-rate
+//! latency runs only in the first round).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
@@ -36,12 +38,14 @@ struct Options {
     seconds: f64,
     influx_url: Option<String>,
     runtimes: Vec<Runtime>,
+    rounds: usize,
 }
 
 /// Which tokio runtime the measured pipeline runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Runtime {
     /// A current-thread runtime: driver and sink on one thread.
+    #[default]
     One,
     /// md-ingest's runtime: multi-thread, a worker per core.
     Multi,
@@ -51,7 +55,15 @@ impl Runtime {
     fn build(self) -> tokio::runtime::Runtime {
         match self {
             Self::One => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
-            Self::Multi => md_bench::ingest_runtime().unwrap(),
+            Self::Multi => match std::env::var("MD_BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
+                // An experiment's knob: the same runtime with another worker count.
+                Some(workers) => tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers)
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+                None => md_bench::ingest_runtime().unwrap(),
+            },
         }
     }
 
@@ -87,6 +99,7 @@ fn options(args: &[String]) -> Options {
                     .collect()
             })
             .unwrap_or_else(|| vec![Runtime::One, Runtime::Multi]),
+        rounds: get("--rounds").and_then(|r| r.parse().ok()).unwrap_or(1),
     }
 }
 
@@ -118,8 +131,18 @@ fn main() {
         options.messages,
         num_cpus()
     );
-    for &venue in &options.venues {
-        bench_venue(venue, &options);
+    let mut rounds: Vec<(ExchangeId, Round)> = Vec::new();
+    for round in 1..=options.rounds {
+        if options.rounds > 1 {
+            println!("-- round {round} of {}", options.rounds);
+        }
+        // Venues interleaved within a round: a noisy neighbour then weighs on every venue alike.
+        for &venue in &options.venues {
+            rounds.push((venue, bench_venue(venue, &options, round == 1)));
+        }
+    }
+    if options.rounds > 1 {
+        summary(&options, &rounds);
     }
 }
 
@@ -157,12 +180,58 @@ impl Drop for Sender {
     }
 }
 
-fn bench_venue(venue: ExchangeId, o: &Options) {
+/// One round's saturation figures of one venue.
+#[derive(Debug, Clone, Default)]
+struct Round {
+    ceiling: f64,
+    in_process: f64,
+    /// Per runtime: rate, share of in-process, CPU-s per million.
+    e2e: Vec<(Runtime, f64, f64, f64)>,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Medians over the rounds, per venue; shares are taken within each round, then the median.
+fn summary(o: &Options, rounds: &[(ExchangeId, Round)]) {
+    println!("-- medians of {} rounds (share of in-process taken within each round)", o.rounds);
+    for &venue in &o.venues {
+        let of: Vec<&Round> = rounds.iter().filter(|(v, _)| *v == venue).map(|(_, r)| r).collect();
+        let ceiling = median(of.iter().map(|r| r.ceiling).collect());
+        let in_process = median(of.iter().map(|r| r.in_process).collect());
+        print!("{venue:8} ceiling {ceiling:>9.0} | in-process {in_process:>9.0} msg/s");
+        for &runtime in &o.runtimes {
+            let pick = |i: usize| -> f64 {
+                median(
+                    of.iter()
+                        .flat_map(|r| r.e2e.iter().filter(|e| e.0 == runtime))
+                        .map(|e| [e.1, e.2, e.3][i])
+                        .collect(),
+                )
+            };
+            print!(
+                " | {}: {:.0} msg/s, {:.0}%, {:.2} CPU-s/M",
+                runtime.name(),
+                pick(0),
+                100.0 * pick(1),
+                pick(2)
+            );
+        }
+        println!();
+    }
+}
+
+fn bench_venue(venue: ExchangeId, o: &Options, with_rates: bool) -> Round {
+    let mut round = Round::default();
     let one = Runtime::One.build();
     let sender = Sender::start(venue, o.symbols, o.messages);
     let ceiling = one.block_on(framing_ceiling(&sender, o.messages));
     drop(sender);
     let (in_process, ns_per_message) = in_process(venue, o.symbols, o.messages);
+    round.ceiling = ceiling;
+    round.in_process = in_process;
     println!(
         "{venue:8} ceiling {ceiling:>9.0} msg/s | in-process {in_process:>9.0} msg/s ({ns_per_message:.0} ns per message: parse, books, encode)"
     );
@@ -182,7 +251,9 @@ fn bench_venue(venue: ExchangeId, o: &Options) {
             saturation.steady_rss,
             saturation.peak_rss
         );
-        for &rate in &o.rates {
+        round.e2e.push((runtime, saturation.rate, saturation.rate / in_process, saturation.cpu_per_million));
+        let rates = if with_rates { o.rates.as_slice() } else { &[] };
+        for &rate in rates {
             let messages = (rate * o.seconds) as usize;
             let sender = Sender::start(venue, o.symbols, messages);
             let r =
@@ -197,7 +268,7 @@ fn bench_venue(venue: ExchangeId, o: &Options) {
                 r.latency.count()
             );
         }
-        if let Some(url) = &o.influx_url {
+        if let Some(url) = o.influx_url.as_ref().filter(|_| with_rates) {
             let sender = Sender::start(venue, o.symbols, o.messages);
             let r = rt.block_on(pipeline(venue, &sender, "/saturate", o.symbols, o.messages, Some(url)));
             println!(
@@ -207,6 +278,7 @@ fn bench_venue(venue: ExchangeId, o: &Options) {
             );
         }
     }
+    round
 }
 
 /// The same frames through the driver's ConnectionCore and the encoder in a plain loop: the

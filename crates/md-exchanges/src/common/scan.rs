@@ -10,7 +10,7 @@
 //! So its answer is always serde's answer, only faster, and every error message still comes
 //! from serde.
 
-use md_core::decimal::{parse_decimal, Decimal};
+use md_core::decimal::{parse_decimal, plain_prefix, Decimal};
 use md_core::Level;
 
 #[cfg(test)]
@@ -81,16 +81,18 @@ impl<'a> Scan<'a> {
     pub(crate) fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
+        let rest = self.bytes.get(start..)?;
+        let mut len = 0;
         loop {
-            match *self.bytes.get(self.pos)? {
+            match *rest.get(len)? {
                 b'"' => break,
                 // Escapes and raw control characters: serde's business.
                 b'\\' | 0..=0x1f => return None,
-                _ => self.pos += 1,
+                _ => len += 1,
             }
         }
-        let s = self.text.get(start..self.pos)?;
-        self.pos += 1;
+        let s = self.text.get(start..start + len)?;
+        self.pos = start + len + 1;
         Some(s)
     }
 
@@ -177,6 +179,31 @@ impl<'a> Scan<'a> {
 
     /// A decimal given as a JSON string (`"0.35210000"`) or a bare number (`9.121E-7`).
     pub(crate) fn decimal(&mut self) -> Option<Decimal> {
+        if self.peek()? == b'"' {
+            // One pass: digits straight into the mantissa, then the closing quote.
+            let after_quote = self.pos + 1;
+            if let Some((value, used)) = self.bytes.get(after_quote..).and_then(plain_prefix) {
+                if self.bytes.get(after_quote + used) == Some(&b'"') {
+                    self.pos = after_quote + used + 1;
+                    return Some(value);
+                }
+            }
+        }
+        // A bare number in one pass too, when it is plainly a JSON number: no leading zero
+        // before other digits, a digit on both sides of the dot, no exponent.
+        if let Some((value, used)) = self.bytes.get(self.pos..).and_then(plain_prefix) {
+            let token = &self.bytes[self.pos..self.pos + used];
+            let digits = token.strip_prefix(b"-").unwrap_or(token);
+            let next = self.bytes.get(self.pos + used).copied();
+            let plain_json = digits.first().is_some_and(u8::is_ascii_digit)
+                && digits.last().is_some_and(u8::is_ascii_digit)
+                && !(digits.len() > 1 && digits[0] == b'0' && digits[1] != b'.')
+                && !matches!(next, Some(b'e' | b'E' | b'.' | b'0'..=b'9'));
+            if plain_json {
+                self.pos += used;
+                return Some(value);
+            }
+        }
         let text = if self.peek()? == b'"' {
             self.string()?
         } else {
@@ -238,6 +265,15 @@ impl<'a> Scan<'a> {
             b'n' => self.null().then_some(()),
             _ => self.number_text().filter(|text| is_json_number(text)).map(|_| ()),
         }
+    }
+
+    /// Any JSON value, skipped, as its raw text (for fields kept verbatim, like HTX's legacy
+    /// trade `id`).
+    pub(crate) fn raw(&mut self) -> Option<&'a str> {
+        self.ws();
+        let start = self.pos;
+        self.skip()?;
+        self.text.get(start..self.pos)
     }
 
     /// An object: calls `field` with each key, positioned at its value, which `field` must

@@ -184,6 +184,67 @@ fn bybit_trades() -> impl Strategy<Value = String> {
     })
 }
 
+fn bare_levels() -> impl Strategy<Value = String> {
+    levels().prop_map(|l| l.replace('"', ""))
+}
+
+fn huobi_mbp() -> impl Strategy<Value = String> {
+    (
+        integer(),
+        integer(),
+        prop_oneof![bare_levels(), levels(), Just("null".to_owned())],
+        bare_levels(),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(seq, prev, bids, asks, with_ts)| {
+            object(vec![
+                ("seqNum".into(), seq),
+                ("prevSeqNum".into(), prev),
+                ("bids".into(), bids),
+                ("asks".into(), asks),
+            ])
+            .prop_flat_map(move |tick| {
+                let ts = if with_ts { "1700000000000" } else { "null" };
+                object(vec![("ts".into(), ts.into()), ("tick".into(), tick)])
+                    .prop_map(|rest| format!("{{\"ch\":\"market.bnbbtc.mbp.150\",{}", &rest[1..]))
+            })
+        })
+}
+
+fn huobi_trades() -> impl Strategy<Value = String> {
+    let entry = (
+        prop_oneof![Just("123140716701236887569077664".to_owned()), integer(), Just("\"x7\"".to_owned())],
+        prop::option::of(integer()),
+        integer(),
+        decimal(),
+        decimal(),
+        prop::sample::select(vec!["buy", "sell", "hold"]),
+    )
+        .prop_flat_map(|(id, trade_id, ts, price, amount, direction)| {
+            let mut fields = vec![
+                ("id".into(), id),
+                ("ts".into(), ts),
+                ("price".into(), price.replace('"', "")),
+                ("amount".into(), amount),
+                ("direction".into(), format!("\"{direction}\"")),
+            ];
+            if let Some(t) = trade_id {
+                fields.push(("tradeId".into(), t));
+            }
+            object(fields)
+        });
+    prop::collection::vec(entry, 0..3).prop_flat_map(|entries| {
+        object(vec![
+            ("id".into(), "123140716701".into()),
+            ("data".into(), format!("[{}]", entries.join(","))),
+        ])
+        .prop_flat_map(|tick| {
+            object(vec![("ts".into(), "1700000000000".into()), ("tick".into(), tick)])
+                .prop_map(|rest| format!("{{\"ch\":\"market.bnbbtc.trade.detail\",{}", &rest[1..]))
+        })
+    })
+}
+
 /// A frame, sometimes cut short.
 fn maybe_cut(frame: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
     (frame, prop::option::weighted(0.1, any::<prop::sample::Index>())).prop_map(|(text, cut)| match cut {
@@ -209,6 +270,13 @@ proptest! {
     }
 
     #[test]
+    fn huobi_scanner_agrees_with_serde(text in maybe_cut(prop_oneof![huobi_mbp(), huobi_trades()])) {
+        if let Some((fast, slow)) = both(crate::huobi::parse_text, &text) {
+            prop_assert_eq!(fast, slow, "{}", text);
+        }
+    }
+
+    #[test]
     fn bybit_scanner_agrees_with_serde(text in maybe_cut(prop_oneof![bybit_book(), bybit_trades()])) {
         if let Some((fast, slow)) = both(crate::bybit::parse_text, &text) {
             prop_assert_eq!(fast, slow, "{}", text);
@@ -218,7 +286,15 @@ proptest! {
 
 #[test]
 fn the_scanner_reads_the_common_frames() {
-    let frames: [(Parse, &str); 3] = [
+    let frames: [(Parse, &str); 5] = [
+        (
+            crate::huobi::parse_text,
+            r#"{"ch":"market.bnbbtc.mbp.150","ts":1700000000000,"tick":{"seqNum":2,"prevSeqNum":1,"bids":[[99.07,2.1807]],"asks":[]}}"#,
+        ),
+        (
+            crate::huobi::parse_text,
+            r#"{"ch":"market.bnbbtc.trade.detail","ts":1616243199157,"tick":{"id":123140716701,"ts":1616243199156,"data":[{"id":123140716701236887569077664,"ts":1616243199156,"tradeId":102357140867,"amount":1.98E-4,"price":58911.07,"direction":"sell"}]}}"#,
+        ),
         (
             crate::binance::parse_text,
             r#"{"stream":"bnbbtc@depth@100ms","data":{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}}"#,

@@ -15,8 +15,10 @@ use md_core::{
 use serde_json::value::RawValue;
 
 use super::gzip::Inflater;
-use super::wire::{DepthTick, Direction, Envelope, MbpImage, MbpTick, TradeTick};
+use super::wire::{DepthTick, Direction, Envelope, MbpImage, MbpTick, TradeEntry, TradeTick};
 use crate::common::from_json;
+use crate::common::levels::{Dec, Levels};
+use crate::common::scan::{self, once, Scan};
 
 /// The largest decompressed frame accepted; a bigger one (a gzip bomb) is refused with
 /// [`ParseError::FrameTooLarge`] before it can exhaust memory. The largest real HTX frames
@@ -69,6 +71,9 @@ pub fn parse_text(
     local_ts: UnixNanos,
     out: &mut Vec<DataPacket>,
 ) -> Result<Control, ParseError> {
+    if let Some(result) = scan_push(text, symbols, local_ts, out) {
+        return result;
+    }
     let envelope: Envelope<'_> = from_json(text)?;
     if let Some(ping) = envelope.ping {
         return Ok(Control::Reply(format!("{{\"pong\":{ping}}}")));
@@ -88,6 +93,117 @@ pub fn parse_text(
         return Ok(Control::Subscribed { topic: topic.into_owned() });
     }
     Err(ParseError::unknown(text))
+}
+
+/// The hot path without serde: an `mbp` incremental or a `trade.detail` push read by the strict
+/// scanner in one pass (`ch` first, then the tick). `None` for any other frame or anything the
+/// scanner does not expect; serde then reads it, so both paths give the same packets.
+fn scan_push(
+    text: &str,
+    symbols: &Symbols,
+    local_ts: UnixNanos,
+    out: &mut Vec<DataPacket>,
+) -> Option<Result<Control, ParseError>> {
+    if !scan::enabled() {
+        return None;
+    }
+    let mut scan = Scan::new(text);
+    let (mut ch, mut ts, mut tick) = (None, None, None);
+    scan.object(|scan, key| match key {
+        "ch" => once(&mut ch, scan.string()),
+        "ts" => once(&mut ts, scan.opt_i64()),
+        "tick" => {
+            // The topic says what the tick is; HTX always sends it first.
+            let (native, kind) = split_topic(ch?)?;
+            let read = match classify(kind)? {
+                Kind::Mbp => ScannedTick::Mbp(native, scan_mbp(scan)?),
+                Kind::Trades => ScannedTick::Trades(native, scan_trades(scan)?),
+                Kind::Depth | Kind::MbpRefresh => return None,
+            };
+            once(&mut tick, Some(read))
+        }
+        // The other envelope keys (ping, status, rep, ...) change what the frame is: serde's.
+        "ping" | "status" | "subbed" | "unsubbed" | "rep" | "data" | "id" | "err-code" | "err-msg" => None,
+        _ => scan.skip(),
+    })?;
+    scan.end()?;
+    let ts = ts.flatten();
+    let result = match scan::hit(tick)? {
+        ScannedTick::Mbp(native, tick) => {
+            out.push(mbp_delta(tick, ts, symbols.canonical_or_guess(native), local_ts));
+            Ok(Control::Data)
+        }
+        ScannedTick::Trades(native, tick) => {
+            trades(tick, symbols.canonical_or_guess(native), local_ts, out).map(|()| Control::Data)
+        }
+    };
+    Some(result)
+}
+
+enum ScannedTick<'a> {
+    Mbp(&'a str, MbpTick),
+    Trades(&'a str, TradeTick<'a>),
+}
+
+fn scan_sides(levels: Option<Option<Vec<md_core::Level>>>) -> Option<Levels> {
+    levels.flatten().map(Levels)
+}
+
+fn scan_mbp(scan: &mut Scan<'_>) -> Option<MbpTick> {
+    let (mut seq, mut prev, mut bids, mut asks) = (None, None, None, None);
+    scan.object(|scan, key| match key {
+        "seqNum" => once(&mut seq, scan.u64()),
+        "prevSeqNum" => once(&mut prev, scan.u64()),
+        "bids" => once(&mut bids, if scan.null() { Some(None) } else { scan.levels().map(Some) }),
+        "asks" => once(&mut asks, if scan.null() { Some(None) } else { scan.levels().map(Some) }),
+        _ => scan.skip(),
+    })?;
+    Some(MbpTick { seq_num: seq?, prev_seq_num: prev?, bids: scan_sides(bids), asks: scan_sides(asks) })
+}
+
+fn scan_trades<'a>(scan: &mut Scan<'a>) -> Option<TradeTick<'a>> {
+    let mut data = None;
+    scan.object(|scan, key| match key {
+        "data" => {
+            let mut entries = Vec::with_capacity(2);
+            scan.array(|scan| {
+                entries.push(scan_trade_entry(scan)?);
+                Some(())
+            })?;
+            once(&mut data, Some(entries))
+        }
+        _ => scan.skip(),
+    })?;
+    Some(TradeTick { data: data? })
+}
+
+fn scan_trade_entry<'a>(scan: &mut Scan<'a>) -> Option<TradeEntry<'a>> {
+    let (mut id, mut trade_id, mut ts, mut price, mut amount, mut direction) =
+        (None, None, None, None, None, None);
+    scan.object(|scan, key| match key {
+        "id" => once(&mut id, scan.raw().and_then(|raw| serde_json::from_str::<&RawValue>(raw).ok())),
+        "tradeId" => once(&mut trade_id, scan.opt_u64()),
+        "ts" => once(&mut ts, scan.i64()),
+        "price" => once(&mut price, scan.decimal()),
+        "amount" => once(&mut amount, scan.decimal()),
+        "direction" => once(
+            &mut direction,
+            match scan.string()? {
+                "buy" => Some(Direction::Buy),
+                "sell" => Some(Direction::Sell),
+                _ => None,
+            },
+        ),
+        _ => scan.skip(),
+    })?;
+    Some(TradeEntry {
+        id,
+        trade_id: trade_id.flatten(),
+        ts: ts?,
+        price: Dec(price?),
+        amount: Dec(amount?),
+        direction: direction?,
+    })
 }
 
 fn rejected(envelope: &Envelope<'_>) -> Control {
