@@ -229,7 +229,7 @@ async fn serve(listener: TcpListener) {
                 r#"{"topic":"book.BTCUSD","type":"snapshot","seq":1,"ts":1700000000000,"bids":[["100.0","1.5"],["99.5","2"]],"asks":[["100.5","1"],["101.0","3"]]}"#.to_owned(),
             ];
             for frame in frames {
-                if ws.send(Message::Text(frame)).await.is_err() {
+                if ws.send(Message::text(frame)).await.is_err() {
                     return;
                 }
             }
@@ -244,7 +244,7 @@ async fn serve(listener: TcpListener) {
                     if n % 2 == 0 { "buy" } else { "sell" }
                 );
                 for frame in [delta, trade, format!(r#"{{"ping":{ts}}}"#)] {
-                    if ws.send(Message::Text(frame)).await.is_err() {
+                    if ws.send(Message::text(frame)).await.is_err() {
                         return;
                     }
                 }

@@ -114,8 +114,8 @@ fn lines(by_symbol: &BTreeMap<Symbol, Vec<DataPacket>>) -> Vec<String> {
 
 fn text_of(frame: &Frame) -> WsMessage {
     match frame {
-        Frame::Text(t) => WsMessage::Text(t.clone()),
-        Frame::Binary(b) => WsMessage::Binary(b.clone()),
+        Frame::Text(t) => WsMessage::from_text(t.clone()),
+        Frame::Binary(b) => WsMessage::Binary(b.clone().into()),
     }
 }
 

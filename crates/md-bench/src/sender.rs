@@ -25,13 +25,15 @@ const SUBSCRIBE_QUIET: Duration = Duration::from_millis(1200);
 
 /// Serves `traffic` on `ws` (WebSocket) and `rest` (Binance snapshots) until the process ends.
 pub async fn serve(traffic: Traffic, ws: TcpListener, rest: TcpListener) {
+    // Encoded once: sending a frame then shares its bytes instead of copying them.
+    let messages: Arc<Vec<Message>> = Arc::new(traffic.frames.iter().map(to_message).collect());
     let traffic = Arc::new(traffic);
     let venue = traffic.venue;
     let go = Arc::new(tokio::sync::Semaphore::new(0));
     tokio::spawn(serve_rest(rest, venue, Arc::clone(&go)));
     while let Ok((stream, _)) = ws.accept().await {
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(Arc::clone(&traffic), stream, Arc::clone(&go)));
+        tokio::spawn(connection(Arc::clone(&traffic), Arc::clone(&messages), stream, Arc::clone(&go)));
     }
 }
 
@@ -61,12 +63,17 @@ async fn serve_rest(listener: TcpListener, venue: ExchangeId, go: Arc<tokio::syn
 
 fn to_message(frame: &Frame) -> Message {
     match frame {
-        Frame::Text(t) => Message::Text(t.clone()),
-        Frame::Binary(b) => Message::Binary(b.clone()),
+        Frame::Text(t) => Message::text(t.clone()),
+        Frame::Binary(b) => Message::binary(b.clone()),
     }
 }
 
-async fn connection(traffic: Arc<Traffic>, stream: TcpStream, go: Arc<tokio::sync::Semaphore>) {
+async fn connection(
+    traffic: Arc<Traffic>,
+    messages: Arc<Vec<Message>>,
+    stream: TcpStream,
+    go: Arc<tokio::sync::Semaphore>,
+) {
     let mut path = String::new();
     // The error type is tungstenite's, not ours to shrink.
     #[allow(clippy::result_large_err)]
@@ -129,7 +136,7 @@ async fn connection(traffic: Arc<Traffic>, stream: TcpStream, go: Arc<tokio::syn
         }
     }
     let frames =
-        traffic.frames.iter().zip(&traffic.symbol_of).filter(|(_, k)| path == "/raw" || wanted.contains(k));
+        messages.iter().zip(&traffic.symbol_of).filter(|(_, k)| path == "/raw" || wanted.contains(k));
     // Warm-up: every book's first update (and Bybit's snapshots), then wait for `/go`, sent once
     // every book is in sync, so that the timed part measures md and not snapshot fetching.
     let warm_up = if path == "/raw" { 0 } else { traffic.warm_up_frames(wanted.len()) };
@@ -169,7 +176,7 @@ async fn connection(traffic: Arc<Traffic>, stream: TcpStream, go: Arc<tokio::syn
                 tokio::time::sleep_until(due).await;
             }
         }
-        if sink.feed(to_message(frame)).await.is_err() {
+        if sink.feed(frame.clone()).await.is_err() {
             return;
         }
         if n % 64 == 63 && sink.flush().await.is_err() {

@@ -8,23 +8,40 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::packet::{ExchangeId, UnixNanos};
 use crate::status::{ConnId, DisconnectReason};
 use crate::symbol::{Symbol, SymbolInfo, Symbols};
 
-/// One WebSocket message, owned.
+/// One WebSocket message, owned, sharing the socket's read buffer (no copy to tap a frame).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WsMessage {
-    /// A text frame.
-    Text(String),
+    /// A text frame; always valid UTF-8 (see [`WsMessage::text`]).
+    Text(Bytes),
     /// A binary frame (HTX's gzip JSON).
-    Binary(Vec<u8>),
+    Binary(Bytes),
     /// A protocol ping with its payload.
-    Ping(Vec<u8>),
+    Ping(Bytes),
     /// A protocol pong with its payload.
-    Pong(Vec<u8>),
+    Pong(Bytes),
     /// A close frame: code and reason, if any.
     Close(Option<(u16, String)>),
+}
+
+impl WsMessage {
+    /// A text message from a string.
+    pub fn from_text(text: impl Into<String>) -> Self {
+        Self::Text(Bytes::from(text.into()))
+    }
+
+    /// A text message's text (`None` for other kinds, or bytes that are not UTF-8).
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Self::Text(bytes) => std::str::from_utf8(bytes).ok(),
+            _ => None,
+        }
+    }
 }
 
 /// What happened.

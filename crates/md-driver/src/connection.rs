@@ -239,11 +239,9 @@ impl<'a> Session<'a> {
 
     async fn connect(&self) -> Result<Socket, End> {
         let ctx = self.ctx;
-        let ws_config = WebSocketConfig {
-            max_message_size: Some(ctx.config.max_frame_bytes),
-            max_frame_size: Some(ctx.config.max_frame_bytes),
-            ..WebSocketConfig::default()
-        };
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(ctx.config.max_frame_bytes))
+            .max_frame_size(Some(ctx.config.max_frame_bytes));
         let connect = tokio_tungstenite::connect_async_with_config(self.url, Some(ws_config), true);
         let failed = |detail: String| End::Lost(DisconnectReason::ConnectFailed { detail });
         tokio::select! {
@@ -380,7 +378,7 @@ impl<'a> Session<'a> {
         match message {
             Message::Text(text) => {
                 core.on_frame(Frame::Text(&text), local_ts, fx);
-                ctx.tap.record(self.conn, local_ts, move || RawKind::Received(WsMessage::Text(text)));
+                ctx.tap.record(self.conn, local_ts, move || RawKind::Received(WsMessage::Text(text.into())));
             }
             Message::Binary(bytes) => {
                 core.on_frame(Frame::Binary(&bytes), local_ts, fx);
@@ -446,8 +444,8 @@ impl<'a> Session<'a> {
     }
 
     async fn send(&mut self, socket: &mut Socket, text: String) -> Option<End> {
-        self.ctx.tap.record(self.conn, now_ns(), || RawKind::Sent(WsMessage::Text(text.clone())));
-        match socket.send(Message::Text(text)).await {
+        self.ctx.tap.record(self.conn, now_ns(), || RawKind::Sent(WsMessage::from_text(text.clone())));
+        match socket.send(Message::text(text)).await {
             Ok(()) => None,
             Err(e) => Some(End::Lost(DisconnectReason::SendFailed { detail: e.to_string() })),
         }

@@ -62,11 +62,7 @@ async fn connection(venue: Arc<Venue>, stream: TcpStream) {
             Err(refusal)
         }
     };
-    let config = WebSocketConfig {
-        max_message_size: Some(1 << 20),
-        max_frame_size: Some(1 << 20),
-        ..WebSocketConfig::default()
-    };
+    let config = WebSocketConfig::default().max_message_size(Some(1 << 20)).max_frame_size(Some(1 << 20));
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config));
     let ws = tokio::select! {
         () = venue.cancel.cancelled() => return,

@@ -135,7 +135,7 @@ async fn raw(client: &mut Client, pred: impl Fn(&str) -> bool) -> String {
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let text = match common::next_event(&mut client.ws, left).await {
-            common::Event::Data(Message::Text(text)) => text,
+            common::Event::Data(Message::Text(text)) => text.to_string(),
             common::Event::Data(Message::Binary(bytes)) => {
                 let mut text = String::new();
                 flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();

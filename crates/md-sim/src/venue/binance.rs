@@ -57,7 +57,7 @@ impl Protocol for Binance {
         // The generator hands over one trade at a time (`trades_per_frame`) and never none.
         match trades.first() {
             Some(t) => trade(inst, topic, t),
-            None => Message::Text(String::new()),
+            None => Message::text(String::new()),
         }
     }
 
@@ -71,10 +71,7 @@ impl Protocol for Binance {
 
     fn server_heartbeat(&self) -> Option<ServerHeartbeat> {
         // Ping frames whose payload the client's pong echoes.
-        Some(ServerHeartbeat {
-            ping: |n| Message::Ping(n.to_string().into_bytes()),
-            close_after_unanswered: None,
-        })
+        Some(ServerHeartbeat { ping: |n| Message::Ping(n.to_string().into()), close_after_unanswered: None })
     }
 
     fn url_subscriptions(&self, venue: &Venue, query: &str) -> Vec<Sub> {
@@ -108,7 +105,7 @@ fn levels(inst: &Instrument, levels: &Levels) -> String {
 
 /// `{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate",...}}`.
 fn delta(inst: &Instrument, topic: &str, bids: &Levels, asks: &Levels, seq: &SeqStep, ts: i64) -> Message {
-    Message::Text(format!(
+    Message::text(format!(
         r#"{{"stream":{},"data":{{"e":"depthUpdate","E":{ts},"s":"{}","U":{},"u":{},"b":{},"a":{}}}}}"#,
         json_str(topic),
         inst.upper(),
@@ -121,7 +118,7 @@ fn delta(inst: &Instrument, topic: &str, bids: &Levels, asks: &Levels, seq: &Seq
 
 /// `{"stream":"btcusdt@trade","data":{"e":"trade",...}}`; `m` is "buyer is maker".
 fn trade(inst: &Instrument, topic: &str, t: &SimTrade) -> Message {
-    Message::Text(format!(
+    Message::text(format!(
         r#"{{"stream":{},"data":{{"e":"trade","E":{},"s":"{}","t":{},"p":"{}","q":"{}","T":{},"m":{},"M":true}}}}"#,
         json_str(topic),
         t.ts,
@@ -136,12 +133,12 @@ fn trade(inst: &Instrument, topic: &str, t: &SimTrade) -> Message {
 
 /// A frame cut short in the middle of its JSON.
 fn malformed(inst: &Instrument) -> Vec<Message> {
-    vec![Message::Text(format!(r#"{{"stream":"{}@trade","data":{{"e":"trade","E":"#, inst.lower()))]
+    vec![Message::text(format!(r#"{{"stream":"{}@trade","data":{{"e":"trade","E":"#, inst.lower()))]
 }
 
 /// The `serverShutdown` notice of a combined-stream connection.
 fn shutdown_notice() -> Message {
-    Message::Text(format!(
+    Message::text(format!(
         r#"{{"stream":"!serverShutdown","data":{{"e":"serverShutdown","E":{}}}}}"#,
         now_ms()
     ))
@@ -165,7 +162,7 @@ fn parse_stream(venue: &Venue, stream: &str) -> Option<Sub> {
 
 fn reply(venue: &Venue, conn_id: u64, text: String) {
     let mut hub = venue.lock();
-    venue.send(&mut hub.conns, conn_id, Outbound::Frame(Message::Text(text)));
+    venue.send(&mut hub.conns, conn_id, Outbound::Frame(Message::text(text)));
 }
 
 fn error(venue: &Venue, conn_id: u64, code: i64, msg: &str, id: &Value) {

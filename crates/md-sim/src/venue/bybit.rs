@@ -97,7 +97,7 @@ fn book_frame(
     seq: u64,
     ts: i64,
 ) -> Message {
-    Message::Text(format!(
+    Message::text(format!(
         r#"{{"topic":{},"ts":{ts},"type":"{kind}","data":{{"s":"{}","b":{},"a":{},"u":{u},"seq":{seq}}},"cts":{}}}"#,
         json_str(topic),
         inst.upper(),
@@ -129,7 +129,7 @@ fn trades_frame(inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message 
             )
         })
         .collect();
-    Message::Text(format!(
+    Message::text(format!(
         r#"{{"topic":{},"ts":{},"type":"snapshot","data":[{}]}}"#,
         json_str(topic),
         ts + 1,
@@ -139,7 +139,7 @@ fn trades_frame(inst: &Instrument, topic: &str, trades: &[SimTrade]) -> Message 
 
 /// A trade message cut short.
 fn malformed(inst: &Instrument) -> Vec<Message> {
-    vec![Message::Text(format!(
+    vec![Message::text(format!(
         r#"{{"topic":"publicTrade.{}","ts":1,"type":"snapshot","data":[{{"i":"#,
         inst.upper()
     ))]
@@ -179,7 +179,7 @@ fn subscribe(venue: &Venue, hub: &mut Hub, conn_id: u64, args: &[&str], req_id: 
     bump(&venue.counters.subscribe_messages);
     let refuse = |hub: &mut Hub, msg: String| {
         let text = ack(hub, conn_id, false, &msg, req_id, "subscribe");
-        venue.send(&mut hub.conns, conn_id, Outbound::Frame(Message::Text(text)));
+        venue.send(&mut hub.conns, conn_id, Outbound::Frame(Message::text(text)));
     };
     if args.len() > MAX_ARGS {
         refuse(hub, format!("args size >{MAX_ARGS}"));
@@ -200,7 +200,7 @@ fn subscribe(venue: &Venue, hub: &mut Hub, conn_id: u64, args: &[&str], req_id: 
         return;
     }
     let text = ack(hub, conn_id, true, "subscribe", req_id, "subscribe");
-    venue.send(&mut hub.conns, conn_id, Outbound::Frame(Message::Text(text)));
+    venue.send(&mut hub.conns, conn_id, Outbound::Frame(Message::text(text)));
     let ts = now_ms();
     for sub in subs {
         let Some(conn) = hub.conns.get_mut(&conn_id) else { return };
@@ -248,7 +248,7 @@ fn on_text(venue: &Venue, conn_id: u64, text: &str) {
         }
         _ => ack(&hub, conn_id, false, &format!("Invalid op: {op}"), req_id, op),
     };
-    venue.send(&mut hub.conns, conn_id, Outbound::Frame(Message::Text(text)));
+    venue.send(&mut hub.conns, conn_id, Outbound::Frame(Message::text(text)));
 }
 
 /// `GET /v5/market/instruments-info?category=spot[&limit=][&cursor=]`, [`PAGE_SIZE`] rows a page.

@@ -100,7 +100,7 @@ fn gzip_frame(json: &str) -> Message {
     let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 2 + 32), Compression::fast());
     // Writing to a Vec cannot fail.
     let bytes = encoder.write_all(json.as_bytes()).and_then(|()| encoder.finish()).unwrap_or_default();
-    Message::Binary(bytes)
+    Message::binary(bytes)
 }
 
 fn levels(inst: &Instrument, levels: &Levels) -> String {
@@ -169,7 +169,7 @@ fn ping(value: u64) -> Message {
 fn malformed(inst: &Instrument) -> Vec<Message> {
     let cut = gzip_frame(&format!(r#"{{"ch":"market.{}.trade.detail","ts":"#, inst.lower()));
     let mut corrupt = match gzip_frame(r#"{"ping":1}"#) {
-        Message::Binary(bytes) => bytes,
+        Message::Binary(bytes) => bytes.to_vec(),
         _ => Vec::new(),
     };
     // Flip bits in the body and the CRC: the inflater or the checksum must refuse it.
@@ -179,7 +179,7 @@ fn malformed(inst: &Instrument) -> Vec<Message> {
             *b ^= 0x5a;
         }
     }
-    vec![cut, Message::Binary(corrupt)]
+    vec![cut, Message::binary(corrupt)]
 }
 
 /// `market.<native>.<kind>` → the subscription, or the error message HTX would give.

@@ -126,7 +126,7 @@ impl Client {
     }
 
     pub async fn send(&mut self, text: String) {
-        within(5, self.ws.send(Message::Text(text))).await.unwrap();
+        within(5, self.ws.send(Message::text(text))).await.unwrap();
     }
 
     /// Subscribes to every channel of every symbol, as the md-exchanges listener spells it.
