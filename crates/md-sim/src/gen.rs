@@ -38,10 +38,18 @@ pub(crate) async fn run(venue: Arc<Venue>) {
         let now = Instant::now();
         let dt = now.duration_since(last).min(Duration::from_secs(1)).as_secs_f64();
         last = now;
+        let mut hub = venue.lock();
+        // Periodic images (HTX depth.step0) go on while paused: they only show the true book,
+        // which is what a client must converge to at the quiescent point.
+        if let (Some(at), Some(period)) = (next_image, image_period) {
+            if now >= at {
+                next_image = Some(now + period);
+                images(&venue, &mut hub);
+            }
+        }
         if is_paused(&venue.paused) {
             continue;
         }
-        let mut hub = venue.lock();
         for sym in 0..n {
             updates[sym] = (updates[sym] + venue.config.updates_per_sec * dt).min(MAX_PER_TICK);
             trades[sym] = (trades[sym] + venue.config.trades_per_sec * dt).min(MAX_PER_TICK);
@@ -53,12 +61,6 @@ pub(crate) async fn run(venue: Arc<Venue>) {
             if count >= 1.0 {
                 trades[sym] -= count;
                 trade(&venue, &mut hub, sym, count as usize);
-            }
-        }
-        if let (Some(at), Some(period)) = (next_image, image_period) {
-            if now >= at {
-                next_image = Some(now + period);
-                images(&venue, &mut hub);
             }
         }
     }
