@@ -175,6 +175,10 @@ async fn publish(ctx: &Context, fx: &mut Effects) {
     ctx.metrics.packets_published.fetch_add(packets.len() as u64, Ordering::Relaxed);
     bump(&ctx.metrics.batches_published);
     ctx.out.publish(packets).await;
+    // Let the subscribers this batch woke run now (on one worker they share the thread): a
+    // driver that always finds another frame waiting would otherwise hold the worker for its
+    // whole coop budget, and every packet would wait that long.
+    tokio::task::yield_now().await;
 }
 
 /// One connected session; dropped (and its snapshot fetches cancelled) when it ends.

@@ -101,7 +101,7 @@ impl Default for DriverConfig {
             close_timeout: Duration::from_millis(300),
             liveness_timeout: None,
             heartbeat_interval: None,
-            max_burst: 64,
+            max_burst: 16,
             listing_refresh: Some(Duration::from_secs(3600)),
             sample: None,
         }
