@@ -75,32 +75,60 @@ impl Runtime {
     }
 }
 
-fn options(args: &[String]) -> Options {
-    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    Options {
-        venues: get("--venues")
-            .map(|v| v.split(',').filter_map(ExchangeId::parse).collect())
-            .unwrap_or_else(|| ExchangeId::BUILT_IN.to_vec()),
-        symbols: get("--symbols").and_then(|s| s.parse().ok()).unwrap_or(100),
-        messages: get("--messages").and_then(|s| s.parse().ok()).unwrap_or(1_000_000),
-        rates: get("--rates")
-            .map(|r| r.split(',').filter_map(|x| x.parse().ok()).collect())
-            .unwrap_or_else(|| vec![20_000.0, 100_000.0]),
-        seconds: get("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10.0),
-        influx_url: get("--influx-url"),
-        runtimes: get("--runtimes")
-            .map(|r| {
-                r.split(',')
-                    .filter_map(|x| match x.trim() {
-                        "one" => Some(Runtime::One),
-                        "multi" => Some(Runtime::Multi),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_else(|| vec![Runtime::One, Runtime::Multi]),
-        rounds: get("--rounds").and_then(|r| r.parse().ok()).unwrap_or(1),
+const USAGE: &str = "usage: md-bench [--venues binance,bybit,huobi] [--symbols N] [--messages N] \
+[--rates R1,R2 | --rates \"\"] [--seconds S] [--runtimes one,multi] [--rounds N] [--influx-url URL]";
+
+/// Parses the flags; a bad one is an error naming it and what is valid.
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        venues: ExchangeId::BUILT_IN.to_vec(),
+        symbols: 100,
+        messages: 1_000_000,
+        rates: vec![20_000.0, 100_000.0],
+        seconds: 10.0,
+        influx_url: None,
+        runtimes: vec![Runtime::One, Runtime::Multi],
+        rounds: 1,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value; {USAGE}"));
+        match flag.as_str() {
+            "--venues" => {
+                o.venues = list(&value()?, |v| {
+                    ExchangeId::parse_built_in(v)
+                        .ok_or_else(|| format!("--venues: unknown venue {v:?}; valid: {}", ExchangeId::built_in_names()))
+                })?
+            }
+            "--symbols" => o.symbols = number(flag, &value()?)?,
+            "--messages" => o.messages = number(flag, &value()?)?,
+            "--rates" => o.rates = list(&value()?, |r| number(flag, r))?,
+            "--seconds" => o.seconds = number(flag, &value()?)?,
+            "--influx-url" => o.influx_url = Some(value()?),
+            "--runtimes" => {
+                o.runtimes = list(&value()?, |r| match r {
+                    "one" => Ok(Runtime::One),
+                    "multi" => Ok(Runtime::Multi),
+                    other => Err(format!("--runtimes: unknown runtime {other:?}; valid: one, multi")),
+                })?
+            }
+            "--rounds" => o.rounds = number(flag, &value()?)?,
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+        }
     }
+    if o.symbols == 0 || o.messages == 0 || o.rounds == 0 || o.venues.is_empty() || o.runtimes.is_empty() {
+        return Err(format!("--symbols, --messages, --rounds, --venues and --runtimes must not be empty or 0; {USAGE}"));
+    }
+    Ok(o)
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value.trim().parse().map_err(|_| format!("{flag}: {value:?} is not a valid number"))
+}
+
+/// A comma-separated list; an empty string is an empty list (`--rates ""`: no latency runs).
+fn list<T>(value: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    value.split(',').map(str::trim).filter(|x| !x.is_empty()).map(item).collect()
 }
 
 fn main() {
@@ -124,7 +152,17 @@ fn main() {
         });
         return;
     }
-    let options = options(&args);
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    let options = match options(&args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("md-bench: {message}");
+            std::process::exit(2);
+        }
+    };
     println!(
         "md-bench: {} symbols, {} messages; machine: {} cores",
         options.symbols,
