@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::packet::{ExchangeId, UnixNanos};
-use crate::status::{ConnId, DisconnectReason};
+use crate::status::{ConnId, DisconnectReason, Removal};
 use crate::symbol::{Symbol, SymbolInfo, Symbols};
 
 /// One WebSocket message, owned, sharing the socket's read buffer (no copy to tap a frame).
@@ -68,17 +68,31 @@ pub enum RawKind {
         /// The body, exactly as received.
         body: String,
     },
-    /// The connection's symbol set changed (its first symbols, when its task starts, and every
-    /// change at run time, before the subscribe or unsubscribe messages it causes), so a replay
-    /// adds and drops the same books at the same point.
+    /// A connection task started for `url` (before its first symbols): a replay builds the
+    /// same connection core, carrying the same channels, for this slot.
+    Task {
+        /// The WebSocket URL the task connects to.
+        url: String,
+    },
+    /// The connection's parser now names symbols from the venue's latest [`RawKind::Listing`]
+    /// (the listing was refreshed): recorded where the connection adopted it.
+    ListingAdopted,
+    /// Symbols were added to the connection (its first symbols, when its task starts, and every
+    /// addition at run time, before the subscribe messages it causes), so a replay adds the same
+    /// books at the same point.
     Symbols {
         /// Symbols added, as listed.
         added: Vec<SymbolInfo>,
-        /// Symbols removed.
-        removed: Vec<Symbol>,
         /// Whether the change was reported downstream (`Subscribed` statuses: run-time
         /// additions) or not (the symbols a driver starts with, reported by `Connected`).
         announced: bool,
+    },
+    /// Symbols were removed from the connection at run time (before the unsubscribe messages).
+    Unsubscribed {
+        /// Symbols removed.
+        symbols: Vec<Symbol>,
+        /// Why.
+        reason: Removal,
     },
     /// The connection ended.
     Disconnected(DisconnectReason),

@@ -78,11 +78,8 @@ pub(crate) async fn run(
     let mut backoff = Backoff::new(ctx.config.backoff.clone(), seed);
     let mut fx = Effects::default();
     let local_ts = now_ns();
-    ctx.tap.record(ConnId(0), local_ts, || RawKind::Symbols {
-        added: initial.clone(),
-        removed: Vec::new(),
-        announced: announce,
-    });
+    ctx.tap.record(ConnId(0), local_ts, || RawKind::Task { url: url.clone() });
+    ctx.tap.record(ConnId(0), local_ts, || RawKind::Symbols { added: initial.clone(), announced: announce });
     core.add(&initial, announce, local_ts, &mut fx);
     fx.outbox.clear();
     publish(&ctx, &mut fx).await;
@@ -146,22 +143,17 @@ fn apply_command(ctx: &Context, core: &mut ConnectionCore, command: ConnCommand,
     let local_ts = now_ns();
     match command {
         ConnCommand::Add(infos) => {
-            ctx.tap.record(core.conn(), local_ts, || RawKind::Symbols {
-                added: infos.clone(),
-                removed: Vec::new(),
-                announced: true,
-            });
+            ctx.tap.record(core.conn(), local_ts, || RawKind::Symbols { added: infos.clone(), announced: true });
             core.add(&infos, true, local_ts, fx);
         }
         ConnCommand::Remove(symbols, reason) => {
-            ctx.tap.record(core.conn(), local_ts, || RawKind::Symbols {
-                added: Vec::new(),
-                removed: symbols.clone(),
-                announced: true,
-            });
+            ctx.tap.record(core.conn(), local_ts, || RawKind::Unsubscribed { symbols: symbols.clone(), reason });
             core.remove(&symbols, reason, local_ts, fx);
         }
-        ConnCommand::Listing(listing) => core.adopt_listing(listing),
+        ConnCommand::Listing(listing) => {
+            ctx.tap.record(core.conn(), local_ts, || RawKind::ListingAdopted);
+            core.adopt_listing(listing);
+        }
     }
 }
 
