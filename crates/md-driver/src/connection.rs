@@ -143,11 +143,13 @@ fn apply_command(ctx: &Context, core: &mut ConnectionCore, command: ConnCommand,
     let local_ts = now_ns();
     match command {
         ConnCommand::Add(infos) => {
-            ctx.tap.record(core.conn(), local_ts, || RawKind::Symbols { added: infos.clone(), announced: true });
+            ctx.tap
+                .record(core.conn(), local_ts, || RawKind::Symbols { added: infos.clone(), announced: true });
             core.add(&infos, true, local_ts, fx);
         }
         ConnCommand::Remove(symbols, reason) => {
-            ctx.tap.record(core.conn(), local_ts, || RawKind::Unsubscribed { symbols: symbols.clone(), reason });
+            ctx.tap
+                .record(core.conn(), local_ts, || RawKind::Unsubscribed { symbols: symbols.clone(), reason });
             core.remove(&symbols, reason, local_ts, fx);
         }
         ConnCommand::Listing(listing) => {

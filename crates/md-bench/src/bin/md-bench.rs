@@ -96,8 +96,9 @@ fn options(args: &[String]) -> Result<Options, String> {
         match flag.as_str() {
             "--venues" => {
                 o.venues = list(&value()?, |v| {
-                    ExchangeId::parse_built_in(v)
-                        .ok_or_else(|| format!("--venues: unknown venue {v:?}; valid: {}", ExchangeId::built_in_names()))
+                    ExchangeId::parse_built_in(v).ok_or_else(|| {
+                        format!("--venues: unknown venue {v:?}; valid: {}", ExchangeId::built_in_names())
+                    })
                 })?
             }
             "--symbols" => o.symbols = number(flag, &value()?)?,
@@ -117,7 +118,9 @@ fn options(args: &[String]) -> Result<Options, String> {
         }
     }
     if o.symbols == 0 || o.messages == 0 || o.rounds == 0 || o.venues.is_empty() || o.runtimes.is_empty() {
-        return Err(format!("--symbols, --messages, --rounds, --venues and --runtimes must not be empty or 0; {USAGE}"));
+        return Err(format!(
+            "--symbols, --messages, --rounds, --venues and --runtimes must not be empty or 0; {USAGE}"
+        ));
     }
     Ok(o)
 }
