@@ -104,6 +104,19 @@ impl ConnectionCore {
         metrics: Arc<DriverMetrics>,
     ) -> Self {
         let channels = config.channels.iter().copied().filter(|&c| exchange.ws_url(&[c]) == url).collect();
+        Self::for_channels(exchange, config, channels, listing, book_set, metrics)
+    }
+
+    /// The core of a connection carrying `channels` (a replay of another tool's capture, which
+    /// does not say which URL a connection used).
+    pub fn for_channels(
+        exchange: Arc<dyn Exchange>,
+        config: Arc<DriverConfig>,
+        channels: Vec<Channel>,
+        listing: Arc<Symbols>,
+        book_set: Arc<BookSet>,
+        metrics: Arc<DriverMetrics>,
+    ) -> Self {
         let books = Books::new(exchange.id(), exchange.seq_rule(), config.max_pending_deltas, book_set);
         let sampler = config.sample.as_ref().map(|s| TopSampler::new(nanos(s.interval), s.depth));
         Self {

@@ -31,6 +31,7 @@ mod fetch;
 mod limiter;
 mod metrics;
 mod pace;
+pub mod replay;
 mod supervisor;
 mod tap;
 
@@ -49,6 +50,7 @@ pub use crate::core::{ConnectionCore, Effects, Fetch};
 pub use backoff::{seed_for, Backoff, BackoffConfig};
 pub use limiter::RestLimiter;
 pub use metrics::{DriverMetrics, MetricsSnapshot};
+pub use replay::{RecordedConfig, Replay, ReplayStats};
 
 use supervisor::{Command, Supervisor};
 

@@ -64,6 +64,9 @@ pub struct RunReport {
     pub failed_sources: Vec<(String, BoxError)>,
     /// A sink ended while its input was still open, which stopped the run.
     pub sink_failed_early: bool,
+    /// Records lost beside the sinks, added by the caller (a raw capture's dropped events):
+    /// counted by [`RunReport::lost`] like a sink's.
+    pub lost_elsewhere: u64,
 }
 
 impl RunReport {
@@ -81,7 +84,8 @@ impl RunReport {
                 let queue_lost = if s.overflow == Overflow::Block { s.queue_dropped } else { 0 };
                 stats_lost + queue_lost
             })
-            .sum()
+            .sum::<u64>()
+            + self.lost_elsewhere
     }
 
     /// Whether every sink ended cleanly and nothing was lost.
