@@ -6,36 +6,62 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The md-ingest binary of this build profile, brought up to date first (a test package
-/// cannot depend on another package's binary, and a stale one would test old code).
-pub fn md_ingest_bin() -> PathBuf {
+/// A binary of the md-ingest package (`md-ingest`, `md-replay`) of this build profile, brought
+/// up to date first (a test package cannot depend on another package's binary, and a stale one
+/// would test old code).
+pub fn package_bin(name: &str) -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // target/<profile>/deps/<this test> → target/<profile>/md-ingest
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "--quiet", "-p", "md-ingest", "--bin", "md-ingest"]);
-            if profile_dir.file_name().is_some_and(|p| p == "release") {
-                build.arg("--release");
-            }
-            assert!(build.status().unwrap().success(), "cannot build md-ingest");
-            profile_dir.join("md-ingest")
-        })
-        .clone()
+    let dir = BUILT.get_or_init(|| {
+        // target/<profile>/deps/<this test> → target/<profile>/
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "md-ingest", "--bins"]);
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "cannot build md-ingest's binaries");
+        profile_dir
+    });
+    dir.join(name)
 }
 
-/// A command running md-ingest with no `MD_*` variable of the test's environment.
-pub fn md_ingest() -> Command {
-    let mut command = Command::new(md_ingest_bin());
+/// The md-ingest binary, up to date.
+pub fn md_ingest_bin() -> PathBuf {
+    package_bin("md-ingest")
+}
+
+/// A command running `bin` with no `MD_*` variable of the test's environment.
+fn clean_command(bin: PathBuf) -> Command {
+    let mut command = Command::new(bin);
     for (key, _) in std::env::vars() {
         if key.starts_with("MD_") {
             command.env_remove(key);
         }
     }
     command
+}
+
+/// A command running md-ingest with no `MD_*` variable of the test's environment.
+pub fn md_ingest() -> Command {
+    clean_command(md_ingest_bin())
+}
+
+/// A command running md-replay with no `MD_*` variable of the test's environment.
+pub fn md_replay() -> Command {
+    clean_command(package_bin("md-replay"))
+}
+
+/// Every stored line of the line files under `dir` (comments left out), sorted.
+pub fn stored_lines(dir: &std::path::Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for file in md_sink_influx::line_files(dir).unwrap() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        lines.extend(text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned));
+    }
+    lines.sort();
+    lines
 }
 
 /// A loopback port nothing listens on now.

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use md_capture::{CaptureConfig, CaptureHeader, CaptureWriter};
 use md_core::{BookSet, Channel};
-use md_driver::{Driver, DriverConfig, SampleConfig, Selection};
+use md_driver::{Driver, DriverConfig, RecordedConfig, SampleConfig, Selection};
 use md_exchanges::{build, Endpoints};
 use md_pipeline::{RunReport, Topology};
 use tokio_util::sync::CancellationToken;
@@ -32,8 +33,21 @@ pub async fn run(mut settings: Settings, cancel: CancellationToken) -> Result<Ru
         tokio::spawn(crate::metrics::status_lines(Arc::clone(&registry), every, cancel.clone()));
     }
 
-    let topology = compose(&settings, &registry)?;
-    let report = topology.run(cancel).await;
+    let (topology, captures) = compose(&settings, &registry)?;
+    let mut report = topology.run(cancel).await;
+    for capture in captures {
+        // After the drivers stopped: every raw event they saw is in the writer's queue.
+        match capture.finish() {
+            Ok(stats) => tracing::info!(
+                exchange = %capture.exchange(),
+                flushed = stats.records_flushed,
+                dropped = stats.records_dropped,
+                "capture closed"
+            ),
+            Err(e) => tracing::error!(exchange = %capture.exchange(), error = %e, "capture failed"),
+        }
+        report.lost_elsewhere += capture.metrics().snapshot().records_dropped;
+    }
     for sink in &report.sinks {
         match &sink.result {
             Ok(stats) => tracing::info!(
@@ -55,7 +69,8 @@ pub async fn run(mut settings: Settings, cancel: CancellationToken) -> Result<Ru
 
 /// The spine md-ingest runs: a driver per venue (sharing one book set), then each sink with
 /// the queue its settings give it.
-fn compose(settings: &Settings, registry: &Registry) -> Result<Topology, String> {
+fn compose(settings: &Settings, registry: &Registry) -> Result<(Topology, Vec<Arc<CaptureWriter>>), String> {
+    let mut captures = Vec::new();
     let mut topology = Topology::new().drain_deadline(FLUSH_DEADLINE);
     let books = Arc::new(BookSet::new());
     let selection = match &settings.symbols {
@@ -70,8 +85,14 @@ fn compose(settings: &Settings, registry: &Registry) -> Result<Topology, String>
     for &id in &settings.exchanges {
         let endpoints = settings.endpoints.get(&id).cloned().unwrap_or_default();
         let exchange = build(id, &endpoints).ok_or_else(|| format!("md-exchanges does not build {id}"))?;
-        let driver = Driver::new(Arc::from(exchange), selection.clone(), config.clone())
+        let mut driver = Driver::new(Arc::from(exchange), selection.clone(), config.clone())
             .with_books(Arc::clone(&books));
+        if let Some(dir) = &settings.capture {
+            let writer = start_capture(dir, id, &config, &endpoints)?;
+            driver = driver.with_tap(Arc::clone(&writer) as Arc<dyn md_core::RawTap>);
+            registry.add_capture(Arc::clone(&writer));
+            captures.push(writer);
+        }
         registry.add_venue(VenueMetrics {
             exchange: id,
             driver: driver.metrics(),
@@ -86,7 +107,22 @@ fn compose(settings: &Settings, registry: &Registry) -> Result<Topology, String>
         }
         registry.add_sink(topology.add_sink(sink, spec.overflow, spec.capacity), spec.capacity);
     }
-    Ok(topology)
+    Ok((topology, captures))
+}
+
+/// A venue's raw capture under `dir`, its header holding what a replay needs to rebuild the
+/// same connections.
+fn start_capture(
+    dir: &std::path::Path,
+    id: md_core::ExchangeId,
+    config: &DriverConfig,
+    endpoints: &Endpoints,
+) -> Result<Arc<CaptureWriter>, String> {
+    let recorded = RecordedConfig::of(config, endpoints.ws_url.clone(), endpoints.rest_url.clone());
+    let json = serde_json::to_string(&recorded).map_err(|e| format!("capture header: {e}"))?;
+    let header = CaptureHeader::new(id, env!("CARGO_PKG_VERSION"), json);
+    CaptureWriter::start(CaptureConfig::new(dir), header)
+        .map_err(|e| format!("cannot capture {id} under {}: {e}", dir.display()))
 }
 
 async fn start_simulator(settings: &mut Settings) -> Result<md_sim::Simulator, String> {

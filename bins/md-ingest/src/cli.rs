@@ -42,6 +42,24 @@ pub struct Args {
     #[arg(long = "rest-url", env = "MD_REST_URL", value_name = "VENUE=URL", value_delimiter = ',')]
     pub rest_url: Vec<String>,
 
+    /// Where and how to store (shared with md-replay).
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Record every raw frame, message, connect, disconnect and REST snapshot to this folder
+    /// (append-only, compressed, hourly files per venue) for md-replay.
+    #[arg(long, env = "MD_CAPTURE", value_name = "DIR")]
+    pub capture: Option<PathBuf>,
+
+    /// Serve every chosen venue from an in-process simulator: an offline demo, no network.
+    #[arg(long, env = "MD_SIMULATE")]
+    pub simulate: bool,
+}
+
+/// The storage flags md-ingest and md-replay share: the same flags store a live run and its
+/// replay.
+#[derive(Debug, Default, clap::Args)]
+pub struct StorageArgs {
     /// InfluxDB base URL, e.g. http://127.0.0.1:8086; without it, line-protocol files go under --data-dir.
     #[arg(long, env = "MD_INFLUX_URL", value_name = "URL")]
     pub influx_url: Option<String>,
@@ -74,10 +92,6 @@ pub struct Args {
     /// Log one status line per venue and per sink this often, e.g. 10s (default 10s; 0 = never).
     #[arg(long, env = "MD_STATUS_INTERVAL", value_name = "DURATION")]
     pub status_interval: Option<String>,
-
-    /// Serve every chosen venue from an in-process simulator: an offline demo, no network.
-    #[arg(long, env = "MD_SIMULATE")]
-    pub simulate: bool,
 }
 
 const AFTER_HELP: &str = "\

@@ -5,99 +5,11 @@
 //! 2 for bad flags, variables or config, 130 on a second signal.
 #![forbid(unsafe_code)]
 
-mod app;
-mod cli;
-mod metrics;
-mod settings;
-mod sinks;
-
-use clap::Parser;
-use tokio_util::sync::CancellationToken;
+use md_ingest::{app, cli, process, settings};
 
 fn main() {
-    let args = match cli::Args::try_parse() {
-        Ok(args) => args,
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = e.print();
-            std::process::exit(0);
-        }
-        Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
-            eprintln!("md-ingest: {first} (see --help)");
-            std::process::exit(2);
-        }
-    };
-    let settings = match settings::Settings::resolve(args) {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("md-ingest: {e}");
-            std::process::exit(2);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: a log file or journal should not hold escape codes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let runtime = match md_pipeline::runtime() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("md-ingest: cannot start the runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let code = runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        tokio::spawn(signals(cancel.clone()));
-        match app::run(settings, cancel).await {
-            Ok(report) if report.is_clean() => 0,
-            Ok(report) => {
-                tracing::error!(
-                    lost = report.lost(),
-                    sink_failed = report.sink_failed_early,
-                    "the run lost data or a sink failed; exiting 1"
-                );
-                1
-            }
-            Err(e) => {
-                tracing::error!("{e}");
-                1
-            }
-        }
-    });
-    std::process::exit(code);
-}
-
-/// The first SIGINT or SIGTERM stops the listeners and flushes every buffer; a second one
-/// exits at once.
-async fn signals(cancel: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        tracing::error!("cannot listen for signals");
-        return;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("stopping: flushing every buffer (a second signal exits at once)");
-    cancel.cancel();
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::warn!("second signal: exiting now");
-    std::process::exit(130);
+    let args: cli::Args = process::parse_args("md-ingest");
+    let settings = settings::Settings::resolve(args).unwrap_or_else(|e| process::usage_exit("md-ingest", e));
+    process::init_logging();
+    process::run_and_exit("md-ingest", |cancel| app::run(settings, cancel));
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use md_capture::{CaptureHealth, CaptureWriter};
 use md_core::ExchangeId;
 use md_driver::{DriverMetrics, MetricsSnapshot};
 use md_pipeline::{SinkHealth, SinkInfo, SinkStats};
@@ -28,6 +29,7 @@ pub struct VenueMetrics {
 pub struct Registry {
     venues: Mutex<Vec<VenueMetrics>>,
     sinks: Mutex<Vec<(SinkInfo, usize)>>,
+    captures: Mutex<Vec<Arc<CaptureWriter>>>,
 }
 
 impl Registry {
@@ -39,6 +41,15 @@ impl Registry {
     /// Adds a sink and its queue's bound.
     pub fn add_sink(&self, sink: SinkInfo, capacity: usize) {
         self.sinks.lock().unwrap_or_else(PoisonError::into_inner).push((sink, capacity));
+    }
+
+    /// Adds a venue's raw-capture writer.
+    pub fn add_capture(&self, writer: Arc<CaptureWriter>) {
+        self.captures.lock().unwrap_or_else(PoisonError::into_inner).push(writer);
+    }
+
+    fn captures(&self) -> Vec<Arc<CaptureWriter>> {
+        self.captures.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn venues(&self) -> Vec<VenueMetrics> {
@@ -172,7 +183,41 @@ pub fn render(registry: &Registry) -> String {
         "Slowest delivery so far",
         stats.iter().map(|(n, s)| (format!("sink=\"{n}\""), s.write_latency_max.as_millis() as i64)),
     );
+    render_captures(&mut out, registry);
     out
+}
+
+/// A capture counter: name, type, help, reader.
+type CaptureSeries = (&'static str, &'static str, &'static str, fn(&md_capture::CaptureStats) -> i64);
+
+fn render_captures(out: &mut String, registry: &Registry) {
+    let captures: Vec<(ExchangeId, md_capture::CaptureStats)> =
+        registry.captures().iter().map(|w| (w.exchange(), w.metrics().snapshot())).collect();
+    if captures.is_empty() {
+        return;
+    }
+    let capture_series: [CaptureSeries; 6] = [
+        ("md_capture_records_received_total", "counter", "Raw events handed to the capture", |c| {
+            c.records_received as i64
+        }),
+        ("md_capture_records_flushed_total", "counter", "Raw events written (safe from a SIGKILL)", |c| {
+            c.records_flushed as i64
+        }),
+        ("md_capture_records_dropped_total", "counter", "Raw events the capture could not keep", |c| {
+            c.records_dropped as i64
+        }),
+        ("md_capture_bytes_written_total", "counter", "Bytes appended to capture files", |c| {
+            c.bytes_written as i64
+        }),
+        ("md_capture_write_errors_total", "counter", "Failed capture writes", |c| c.write_errors as i64),
+        ("md_capture_failing", "gauge", "1 while capture writes fail", |c| {
+            i64::from(c.failing_since_ns.is_some())
+        }),
+    ];
+    for (name, kind, help, get) in capture_series {
+        let values = captures.iter().map(|(id, c)| (format!("exchange=\"{id}\""), get(c)));
+        series(out, name, kind, help, values);
+    }
 }
 
 fn series(out: &mut String, name: &str, kind: &str, help: &str, values: impl Iterator<Item = (String, i64)>) {
@@ -203,6 +248,19 @@ pub fn health(registry: &Registry) -> Result<(), String> {
                 problems.push(format!("{}: failing for {}: {error}", sink.name, ago(since_ns)))
             }
             SinkHealth::Lost { records } => problems.push(format!("{}: lost {records} records", sink.name)),
+        }
+    }
+    for capture in registry.captures() {
+        match capture.health() {
+            CaptureHealth::Healthy => {}
+            CaptureHealth::Failing { since_ns, error } => problems.push(format!(
+                "capture {}: failing for {}: {error}",
+                capture.exchange(),
+                ago(since_ns)
+            )),
+            CaptureHealth::Lossy { dropped, .. } => {
+                problems.push(format!("capture {}: dropped {dropped} raw events", capture.exchange()))
+            }
         }
     }
     if problems.is_empty() {
@@ -299,6 +357,9 @@ pub async fn status_lines(registry: Arc<Registry>, every: Duration, cancel: Canc
         for (sink, capacity) in registry.sinks() {
             tracing::info!("{}", sink_line(&sink, capacity));
         }
+        for capture in registry.captures() {
+            tracing::info!("{}", capture_line(&capture));
+        }
     }
 }
 
@@ -331,6 +392,25 @@ fn sink_line(sink: &SinkInfo, capacity: usize) -> String {
         SinkHealth::Lost { records } => {
             let _ = write!(line, "; LOST {records} records");
         }
+    }
+    line
+}
+
+/// `capture binance: flushed 120034 of 120040 raw events, 18.2 MiB; FAILING for 25 s (since …): …`.
+fn capture_line(capture: &CaptureWriter) -> String {
+    let c = capture.metrics().snapshot();
+    let mut line = format!(
+        "capture {}: flushed {} of {} raw events, {:.1} MiB",
+        capture.exchange(),
+        c.records_flushed,
+        c.records_received,
+        c.bytes_written as f64 / (1024.0 * 1024.0)
+    );
+    if c.records_dropped > 0 {
+        let _ = write!(line, ", DROPPED {}", c.records_dropped);
+    }
+    if let CaptureHealth::Failing { since_ns, error } = capture.health() {
+        let _ = write!(line, "; FAILING for {} (since {}): {error}", ago(since_ns), utc(since_ns));
     }
     line
 }

@@ -12,7 +12,7 @@ use md_pipeline::Overflow;
 use md_sink_influx::{Api, InfluxConfig, LineFilesConfig, TargetConfig};
 use serde::Deserialize;
 
-use crate::cli::Args;
+use crate::cli::{Args, StorageArgs};
 
 /// A bad flag, variable or config value: the one line to print.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl std::fmt::Display for UsageError {
     }
 }
 
-fn usage<T>(message: impl Into<String>) -> Result<T, UsageError> {
+pub(crate) fn usage<T>(message: impl Into<String>) -> Result<T, UsageError> {
     Err(UsageError(message.into()))
 }
 
@@ -78,18 +78,20 @@ pub struct Settings {
     pub status_interval: Option<Duration>,
     /// Serve the venues from an in-process simulator.
     pub simulate: bool,
+    /// Record the raw frames of every venue under this folder.
+    pub capture: Option<PathBuf>,
 }
 
 /// A list given as `"a,b"` or `["a", "b"]` in the config file.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum List {
+pub(crate) enum List {
     Text(String),
     Items(Vec<String>),
 }
 
 impl List {
-    fn joined(self) -> String {
+    pub(crate) fn joined(self) -> String {
         match self {
             Self::Text(text) => text,
             Self::Items(items) => items.join(","),
@@ -100,7 +102,7 @@ impl List {
 /// A number given as `5` or `"5"`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum Number {
+pub(crate) enum Number {
     Int(i64),
     Text(String),
 }
@@ -108,26 +110,27 @@ enum Number {
 /// The TOML config file: the flags' names with underscores.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
-    exchanges: Option<List>,
-    symbols: Option<List>,
-    channels: Option<List>,
-    depth: Option<Number>,
-    snapshot_interval: Option<String>,
-    ws_url: Option<HashMap<String, String>>,
-    rest_url: Option<HashMap<String, String>>,
-    influx_url: Option<String>,
-    influx_org: Option<String>,
-    influx_buckets: Option<List>,
-    influx_db: Option<List>,
-    data_dir: Option<PathBuf>,
-    metrics_addr: Option<String>,
-    status_interval: Option<String>,
-    simulate: Option<bool>,
-    sink: Option<Vec<toml::Table>>,
+pub(crate) struct FileConfig {
+    pub(crate) exchanges: Option<List>,
+    pub(crate) symbols: Option<List>,
+    pub(crate) channels: Option<List>,
+    pub(crate) depth: Option<Number>,
+    pub(crate) snapshot_interval: Option<String>,
+    pub(crate) ws_url: Option<HashMap<String, String>>,
+    pub(crate) rest_url: Option<HashMap<String, String>>,
+    pub(crate) influx_url: Option<String>,
+    pub(crate) influx_org: Option<String>,
+    pub(crate) influx_buckets: Option<List>,
+    pub(crate) influx_db: Option<List>,
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) metrics_addr: Option<String>,
+    pub(crate) status_interval: Option<String>,
+    pub(crate) simulate: Option<bool>,
+    pub(crate) capture: Option<PathBuf>,
+    pub(crate) sink: Option<Vec<toml::Table>>,
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, UsageError> {
+pub(crate) fn read_file(path: &Path) -> Result<FileConfig, UsageError> {
     let text = std::fs::read_to_string(path)
         .or_else(|e| usage(format!("cannot read config file {}: {e}", path.display())))?;
     toml::from_str(&text).or_else(|e| {
@@ -139,16 +142,17 @@ fn read_file(path: &Path) -> Result<FileConfig, UsageError> {
 impl Settings {
     /// Merges and checks flags (already merged with the environment by clap) and the file.
     pub fn resolve(args: Args) -> Result<Self, UsageError> {
-        let file = match &args.config {
+        let mut file = match &args.storage.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let exchanges = parse_exchanges(&pick(args.exchanges, file.exchanges.map(List::joined)))?;
-        let symbols = pick(args.symbols, file.symbols.map(List::joined))
+        let exchanges = parse_exchanges(&pick(args.exchanges, file.exchanges.take().map(List::joined)))?;
+        let symbols = pick(args.symbols, file.symbols.take().map(List::joined))
             .map(|text| split(&text).map(str::to_owned).collect::<Vec<_>>())
             .filter(|list| !list.is_empty());
-        let channels = parse_channels(&pick(args.channels, file.channels.map(List::joined)))?;
-        let depth = parse_depth(pick(args.depth, file.depth.map(number_text)))?;
+        let channels = parse_channels(&pick(args.channels, file.channels.take().map(List::joined)))?;
+        let depth = parse_depth(pick(args.depth, file.depth.take().map(number_text)))?;
+        let storage = Storage::resolve(args.storage, &mut file, depth)?;
         let snapshot_interval = match pick(args.snapshot_interval, file.snapshot_interval) {
             Some(text) => parse_duration(&text, "--snapshot-interval")?,
             None => Some(Duration::from_secs(1)),
@@ -156,29 +160,8 @@ impl Settings {
         let ws = pairs(args.ws_url, file.ws_url);
         let rest = pairs(args.rest_url, file.rest_url);
         let endpoints = parse_endpoints(&ws, &rest)?;
-        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
-        let metrics_addr = match pick(args.metrics_addr, file.metrics_addr) {
-            Some(text) => Some(text.parse().or_else(|_| {
-                usage(format!(
-                    "--metrics-addr {text:?} is not an address; valid: HOST:PORT, e.g. 127.0.0.1:9100"
-                ))
-            })?),
-            None => None,
-        };
-        let status_interval = match pick(args.status_interval, file.status_interval) {
-            Some(text) => parse_duration(&text, "--status-interval")?,
-            None => Some(Duration::from_secs(10)),
-        };
-        let influx = InfluxArgs {
-            url: pick(args.influx_url, file.influx_url),
-            org: pick(args.influx_org, file.influx_org),
-            buckets: pick(args.influx_buckets, file.influx_buckets.map(List::joined)),
-            databases: pick(args.influx_db, file.influx_db.map(List::joined)),
-            names: FLAG_NAMES,
-        };
-        let config_name = args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-        let sinks = sinks(influx, file.sink.unwrap_or_default(), &config_name, &data_dir, depth)?;
         let simulate = args.simulate || file.simulate.unwrap_or(false);
+        let capture = args.capture.or(file.capture);
         Ok(Self {
             exchanges,
             symbols,
@@ -186,11 +169,56 @@ impl Settings {
             depth,
             snapshot_interval,
             endpoints,
-            sinks,
-            metrics_addr,
-            status_interval,
+            sinks: storage.sinks,
+            metrics_addr: storage.metrics_addr,
+            status_interval: storage.status_interval,
             simulate,
+            capture,
         })
+    }
+}
+
+/// Where and how to store, checked: the part of the settings md-ingest and md-replay share.
+#[derive(Debug)]
+pub struct Storage {
+    /// The sinks, each with its own queue.
+    pub sinks: Vec<SinkSpec>,
+    /// Prometheus `/metrics` and `/healthz` address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How often the status lines are logged (`None`: never).
+    pub status_interval: Option<Duration>,
+}
+
+impl Storage {
+    /// Merges the storage flags with the file's keys; `depth` levels per stored snapshot.
+    pub(crate) fn resolve(
+        args: StorageArgs,
+        file: &mut FileConfig,
+        depth: usize,
+    ) -> Result<Self, UsageError> {
+        let data_dir = args.data_dir.or(file.data_dir.take()).unwrap_or_else(|| PathBuf::from("./data"));
+        let metrics_addr = match pick(args.metrics_addr, file.metrics_addr.take()) {
+            Some(text) => Some(text.parse().or_else(|_| {
+                usage(format!(
+                    "--metrics-addr {text:?} is not an address; valid: HOST:PORT, e.g. 127.0.0.1:9100"
+                ))
+            })?),
+            None => None,
+        };
+        let status_interval = match pick(args.status_interval, file.status_interval.take()) {
+            Some(text) => parse_duration(&text, "--status-interval")?,
+            None => Some(Duration::from_secs(10)),
+        };
+        let influx = InfluxArgs {
+            url: pick(args.influx_url, file.influx_url.take()),
+            org: pick(args.influx_org, file.influx_org.take()),
+            buckets: pick(args.influx_buckets, file.influx_buckets.take().map(List::joined)),
+            databases: pick(args.influx_db, file.influx_db.take().map(List::joined)),
+            names: FLAG_NAMES,
+        };
+        let config_name = args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let sinks = sinks(influx, file.sink.take().unwrap_or_default(), &config_name, &data_dir, depth)?;
+        Ok(Self { sinks, metrics_addr, status_interval })
     }
 }
 
@@ -206,11 +234,11 @@ fn number_text(number: Number) -> String {
     }
 }
 
-fn split(text: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn split(text: &str) -> impl Iterator<Item = &str> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn parse_exchanges(text: &Option<String>) -> Result<Vec<ExchangeId>, UsageError> {
+pub(crate) fn parse_exchanges(text: &Option<String>) -> Result<Vec<ExchangeId>, UsageError> {
     let Some(text) = text else { return Ok(ExchangeId::BUILT_IN.to_vec()) };
     let mut venues = Vec::new();
     for name in split(text) {
@@ -256,7 +284,7 @@ fn parse_depth(text: Option<String>) -> Result<usize, UsageError> {
 }
 
 /// `500ms`, `10s`, `1m`, `1h`; `0` turns the feature off.
-fn parse_duration(text: &str, flag: &str) -> Result<Option<Duration>, UsageError> {
+pub(crate) fn parse_duration(text: &str, flag: &str) -> Result<Option<Duration>, UsageError> {
     let t = text.trim();
     let split_at = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split_at);
