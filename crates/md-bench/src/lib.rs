@@ -9,6 +9,7 @@
 pub mod frames;
 pub mod inprocess;
 pub mod measure;
+pub mod replay;
 pub mod sender;
 
 pub use md_pipeline::runtime as ingest_runtime;

@@ -39,6 +39,7 @@ struct Options {
     influx_url: Option<String>,
     runtimes: Vec<Runtime>,
     rounds: usize,
+    replay: bool,
 }
 
 /// Which tokio runtime the measured pipeline runs on.
@@ -49,21 +50,25 @@ enum Runtime {
     One,
     /// md-ingest's runtime: multi-thread, a worker per core.
     Multi,
+    /// md-ingest's runtime with every raw event also captured to disk (`md-ingest --capture`).
+    Capture,
 }
 
 impl Runtime {
     fn build(self) -> tokio::runtime::Runtime {
         match self {
             Self::One => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
-            Self::Multi => match std::env::var("MD_BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
-                // An experiment's knob: the same runtime with another worker count.
-                Some(workers) => tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(workers)
-                    .enable_all()
-                    .build()
-                    .unwrap(),
-                None => md_bench::ingest_runtime().unwrap(),
-            },
+            Self::Multi | Self::Capture => {
+                match std::env::var("MD_BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
+                    // An experiment's knob: the same runtime with another worker count.
+                    Some(workers) => tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(workers)
+                        .enable_all()
+                        .build()
+                        .unwrap(),
+                    None => md_bench::ingest_runtime().unwrap(),
+                }
+            }
         }
     }
 
@@ -71,12 +76,13 @@ impl Runtime {
         match self {
             Self::One => "one thread",
             Self::Multi => "md-ingest runtime",
+            Self::Capture => "md-ingest + capture",
         }
     }
 }
 
 const USAGE: &str = "usage: md-bench [--venues binance,bybit,huobi] [--symbols N] [--messages N] \
-[--rates R1,R2 | --rates \"\"] [--seconds S] [--runtimes one,multi] [--rounds N] [--influx-url URL]";
+[--rates R1,R2 | --rates \"\"] [--seconds S] [--runtimes one,multi,capture] [--rounds N] [--influx-url URL] [--replay]";
 
 /// Parses the flags; a bad one is an error naming it and what is valid.
 fn options(args: &[String]) -> Result<Options, String> {
@@ -89,6 +95,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         influx_url: None,
         runtimes: vec![Runtime::One, Runtime::Multi],
         rounds: 1,
+        replay: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -110,10 +117,14 @@ fn options(args: &[String]) -> Result<Options, String> {
                 o.runtimes = list(&value()?, |r| match r {
                     "one" => Ok(Runtime::One),
                     "multi" => Ok(Runtime::Multi),
-                    other => Err(format!("--runtimes: unknown runtime {other:?}; valid: one, multi")),
+                    "capture" => Ok(Runtime::Capture),
+                    other => {
+                        Err(format!("--runtimes: unknown runtime {other:?}; valid: one, multi, capture"))
+                    }
                 })?
             }
             "--rounds" => o.rounds = number(flag, &value()?)?,
+            "--replay" => o.replay = true,
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
@@ -166,6 +177,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if options.replay {
+        replay_bench(&options);
+        return;
+    }
     println!(
         "md-bench: {} symbols, {} messages; machine: {} cores",
         options.symbols,
@@ -184,6 +199,34 @@ fn main() {
     }
     if options.rounds > 1 {
         summary(&options, &rounds);
+    }
+}
+
+/// `--replay`: per venue, the frames written as a capture, then read and replayed through the
+/// connection core into a counting sink on this thread, `rounds` times; medians.
+fn replay_bench(o: &Options) {
+    println!("md-bench --replay: {} symbols, {} messages, {} rounds", o.symbols, o.messages, o.rounds);
+    for &venue in &o.venues {
+        let dir = tempfile::tempdir().unwrap();
+        let written = Instant::now();
+        md_bench::replay::write_capture(dir.path(), venue, o.symbols, o.messages);
+        let write_secs = written.elapsed().as_secs_f64();
+        let runs: Vec<md_bench::replay::ReplayRun> =
+            (0..o.rounds).map(|_| md_bench::replay::replay_capture(dir.path())).collect();
+        let rates: Vec<f64> = runs.iter().map(|r| r.rate()).collect();
+        let reads: Vec<f64> = (0..o.rounds).map(|_| md_bench::replay::read_only(dir.path())).collect();
+        println!("{venue:8} reading the capture alone: {:.0} events/s median", median(reads));
+        let last = runs[runs.len() - 1];
+        println!(
+            "{venue:8} replay from capture: {:.0} msg/s median [{:.0}–{:.0}] ({:.0} ns per message: read, inflate, parse, books), {} frames, {} packets, {:.1} bytes on disk per frame (written in {write_secs:.1} s)",
+            median(rates.clone()),
+            rates.iter().copied().fold(f64::INFINITY, f64::min),
+            rates.iter().copied().fold(0.0, f64::max),
+            1e9 / median(rates.clone()),
+            last.frames,
+            last.packets,
+            last.bytes_on_disk as f64 / last.frames.max(1) as f64
+        );
     }
 }
 
@@ -279,7 +322,15 @@ fn bench_venue(venue: ExchangeId, o: &Options, with_rates: bool) -> Round {
     for &runtime in &o.runtimes {
         let rt = runtime.build();
         let sender = Sender::start(venue, o.symbols, o.messages);
-        let saturation = rt.block_on(pipeline(venue, &sender, "/saturate", o.symbols, o.messages, None));
+        let capture = (runtime == Runtime::Capture).then(|| tempfile::tempdir().unwrap());
+        let saturation = rt.block_on(pipeline_with(
+            venue,
+            &sender,
+            "/saturate",
+            (o.symbols, o.messages),
+            None,
+            capture.as_ref().map(|d| d.path()),
+        ));
         drop(sender);
         println!(
             "{venue:8} end to end on {:17}: {:>9.0} msg/s ({:.0}% of in-process, {:.1}% of ceiling), {:.2} CPU-s per million, {:.0} packets per batch, RSS {:.1} MiB at the end (peak {:.1})",
@@ -404,14 +455,36 @@ async fn pipeline(
     messages: usize,
     influx: Option<&String>,
 ) -> Outcome {
+    pipeline_with(venue, sender, path, (symbols, messages), influx, None).await
+}
+
+/// [`pipeline`], with every raw event also captured under `capture` when given.
+async fn pipeline_with(
+    venue: ExchangeId,
+    sender: &Sender,
+    path: &str,
+    (symbols, messages): (usize, usize),
+    influx: Option<&String>,
+    capture: Option<&std::path::Path>,
+) -> Outcome {
     let endpoints = Endpoints {
         ws_url: Some(format!("ws://{}{path}", sender.ws)),
         rest_url: Some(format!("http://{}", sender.rest)),
     };
     let exchange: Arc<dyn md_core::Exchange> = Arc::from(build(venue, &endpoints).unwrap());
     let config = DriverConfig { listing_refresh: None, ..DriverConfig::default() };
-    let driver =
+    let recorded =
+        md_driver::RecordedConfig::of(&config, endpoints.ws_url.clone(), endpoints.rest_url.clone());
+    let mut driver =
         Driver::new(exchange, Selection::All, config).with_listing(Arc::new(frames::symbols(venue, symbols)));
+    let writer = capture.map(|dir| {
+        let header =
+            md_capture::CaptureHeader::new(venue, "bench", serde_json::to_string(&recorded).unwrap());
+        md_capture::CaptureWriter::start(md_capture::CaptureConfig::new(dir), header).unwrap()
+    });
+    if let Some(writer) = &writer {
+        driver = driver.with_tap(Arc::clone(writer) as Arc<dyn md_core::RawTap>);
+    }
     let metrics = driver.metrics();
     let mut fanout = FanOut::new();
     let rx = fanout.subscribe(SubscriberConfig::new("count", Overflow::Block, 8192));
@@ -445,6 +518,16 @@ async fn pipeline(
     cancel.cancel();
     let _ = run.await;
     releaser.abort();
+    if let (Some(writer), Some(dir)) = (&writer, capture) {
+        let stats = writer.finish().unwrap();
+        let bytes = md_bench::replay::dir_bytes(dir);
+        println!(
+            "{venue:8} capture: {} raw events written, {} dropped, {:.1} bytes on disk per frame",
+            stats.records_flushed,
+            stats.records_dropped,
+            bytes as f64 / messages as f64
+        );
+    }
     let (rate, latency) = outcome;
     let steady_rss = rss_mib();
     let m = metrics.snapshot();
