@@ -1,6 +1,7 @@
 //! Blocks: the unit of compression, checksumming, writing and seeking.
 //!
-//! A block is a fixed 52-byte header and the raw-deflate stream of its records. The header
+//! A block is a fixed 52-byte header and its records, compressed (LZ4 by default: cheap
+//! enough for the live path; raw deflate when asked, ~25% smaller and 4-5× the CPU). The header
 //! has its own checksum, so a reader that lost its place (damage in the middle of a file)
 //! finds the next block by scanning for the magic and checking that checksum; the data has
 //! another, so damage inside a block costs that block only.
@@ -9,7 +10,7 @@
 //! |---|---|---|
 //! | 0 | 4 | magic `MDCB` |
 //! | 4 | 2 | format version (u16) |
-//! | 6 | 2 | flags (bit 0: raw deflate; always set) |
+//! | 6 | 2 | flags: the codec (bit 0: raw deflate; bit 1: LZ4 block; exactly one is set) |
 //! | 8 | 4 | uncompressed length |
 //! | 12 | 4 | compressed length |
 //! | 16 | 4 | record count |
@@ -31,8 +32,28 @@ use crate::wire::Cursor;
 pub const MAGIC: [u8; 4] = *b"MDCB";
 /// Bytes of a block header.
 pub const HEADER_LEN: usize = 52;
-/// The data is a raw deflate stream (the only encoding so far).
+/// The data is a raw deflate stream.
 pub const FLAG_DEFLATE: u16 = 1;
+/// The data is one LZ4 block (no frame: the header holds both lengths and the checksum).
+pub const FLAG_LZ4: u16 = 2;
+
+/// How a block's records are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// LZ4 (the default): ~0.3 µs per 450-byte frame to compress, ~100 bytes on disk per frame.
+    Lz4,
+    /// Raw deflate at this level (1-9): smaller files, several times the CPU.
+    Deflate(u32),
+}
+
+impl Codec {
+    fn flag(self) -> u16 {
+        match self {
+            Self::Lz4 => FLAG_LZ4,
+            Self::Deflate(_) => FLAG_DEFLATE,
+        }
+    }
+}
 /// The largest block (either length) a reader accepts: a bound on what one damaged header
 /// whose checksum happens to verify can make it allocate.
 pub const MAX_BLOCK_LEN: u32 = 1 << 30;
@@ -131,7 +152,7 @@ impl BlockHeader {
         };
         let sane = header.raw_len <= MAX_BLOCK_LEN
             && header.stored_len <= MAX_BLOCK_LEN
-            && header.flags == FLAG_DEFLATE
+            && (header.flags == FLAG_DEFLATE || header.flags == FLAG_LZ4)
             && header.min_ts <= header.max_ts;
         if sane {
             Ok(header)
@@ -170,23 +191,33 @@ pub struct BlockMeta {
     pub first_mono: u64,
 }
 
-/// Compresses `raw` (whole records) at deflate `level` (0-9) into a block: header and data,
-/// ready to append.
-pub fn seal(raw: &[u8], meta: BlockMeta, level: u32) -> std::io::Result<Vec<u8>> {
+/// Compresses `raw` (whole records) with `codec` into a block: header and data, ready to
+/// append.
+pub fn seal(raw: &[u8], meta: BlockMeta, codec: Codec) -> std::io::Result<Vec<u8>> {
     let too_big = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "block over 1 GiB");
     let raw_len = u32::try_from(raw.len()).ok().filter(|n| *n <= MAX_BLOCK_LEN).ok_or_else(too_big)?;
-    // Header space first (a Vec appends what the encoder writes), so the block is one
-    // buffer and one write(2).
-    let mut out = Vec::with_capacity(HEADER_LEN + raw.len() / 3 + 64);
-    out.extend_from_slice(&[0; HEADER_LEN]);
-    let mut encoder = flate2::write::DeflateEncoder::new(out, Compression::new(level.min(9)));
-    encoder.write_all(raw)?;
-    let mut out = encoder.finish()?;
+    // Header space first, so the block is one buffer and one write(2).
+    let mut out = match codec {
+        Codec::Lz4 => {
+            let mut out = vec![0; HEADER_LEN + lz4_flex::block::get_maximum_output_size(raw.len())];
+            let n = lz4_flex::block::compress_into(raw, &mut out[HEADER_LEN..])
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            out.truncate(HEADER_LEN + n);
+            out
+        }
+        Codec::Deflate(level) => {
+            let mut out = Vec::with_capacity(HEADER_LEN + raw.len() / 3 + 64);
+            out.extend_from_slice(&[0; HEADER_LEN]);
+            let mut encoder = flate2::write::DeflateEncoder::new(out, Compression::new(level.min(9)));
+            encoder.write_all(raw)?;
+            encoder.finish()?
+        }
+    };
     let stored = &out[HEADER_LEN..];
     let stored_len = u32::try_from(stored.len()).ok().filter(|n| *n <= MAX_BLOCK_LEN).ok_or_else(too_big)?;
     let header = BlockHeader {
         version: FORMAT_VERSION as u16,
-        flags: FLAG_DEFLATE,
+        flags: codec.flag(),
         raw_len,
         stored_len,
         records: meta.records,
@@ -206,6 +237,15 @@ pub fn open(header: &BlockHeader, stored: &[u8]) -> Result<Vec<u8>, String> {
     }
     if crc32fast::hash(stored) != header.data_crc {
         return Err("block data checksum mismatch".into());
+    }
+    if header.flags & FLAG_LZ4 != 0 {
+        let mut out = vec![0; header.raw_len as usize];
+        let n = lz4_flex::block::decompress_into(stored, &mut out)
+            .map_err(|e| format!("block data does not decompress (lz4): {e}"))?;
+        if n != out.len() {
+            return Err(format!("block data decompresses to {n} bytes, header says {}", header.raw_len));
+        }
+        return Ok(out);
     }
     let mut out = Vec::with_capacity(header.raw_len as usize);
     let mut inflate = Decompress::new(false);
@@ -232,9 +272,19 @@ mod tests {
     }
 
     #[test]
+    fn lz4_blocks_seal_and_open() {
+        let raw = b"{\"stream\":\"btcusdt@depth\"}".repeat(200);
+        let block = seal(&raw, meta(), Codec::Lz4).unwrap();
+        let header = BlockHeader::parse(block[..HEADER_LEN].try_into().unwrap()).unwrap();
+        assert_eq!(header.flags, FLAG_LZ4);
+        assert!(block.len() < raw.len() / 4, "{} of {}", block.len(), raw.len());
+        assert_eq!(open(&header, &block[HEADER_LEN..]).unwrap(), raw);
+    }
+
+    #[test]
     fn seals_and_opens() {
         let raw = b"hello hello hello hello".repeat(100);
-        let block = seal(&raw, meta(), 1).unwrap();
+        let block = seal(&raw, meta(), Codec::Deflate(1)).unwrap();
         let header = BlockHeader::parse(block[..HEADER_LEN].try_into().unwrap()).unwrap();
         assert_eq!((header.records, header.min_ts, header.max_ts, header.first_mono), (2, 10, 20, 5));
         assert_eq!(header.block_len(), block.len() as u64);
@@ -245,7 +295,7 @@ mod tests {
 
     #[test]
     fn every_header_bit_flip_is_caught() {
-        let block = seal(b"abc", meta(), 1).unwrap();
+        let block = seal(b"abc", meta(), Codec::Deflate(1)).unwrap();
         for bit in 0..HEADER_LEN * 8 {
             let mut b: [u8; HEADER_LEN] = block[..HEADER_LEN].try_into().unwrap();
             b[bit / 8] ^= 1 << (bit % 8);
@@ -259,7 +309,7 @@ mod tests {
 
     #[test]
     fn overlap_is_half_open() {
-        let h = BlockHeader::parse(seal(b"x", meta(), 1).unwrap()[..HEADER_LEN].try_into().unwrap()).unwrap();
+        let h = BlockHeader::parse(seal(b"x", meta(), Codec::Lz4).unwrap()[..HEADER_LEN].try_into().unwrap()).unwrap();
         assert!(h.overlaps(None, None));
         assert!(h.overlaps(Some(20), None) && !h.overlaps(Some(21), None));
         assert!(h.overlaps(None, Some(11)) && !h.overlaps(None, Some(10)));

@@ -65,7 +65,7 @@ impl OpenFile {
             let mut raw = Vec::with_capacity(256 + header.config.len());
             encode_header(&mut raw, header, first.0, first.1);
             let meta = BlockMeta { records: 1, min_ts: first.0, max_ts: first.0, first_mono: first.1 };
-            let bytes = block::seal(&raw, meta, 1).map_err(|e| CaptureError::io(&path, e))?;
+            let bytes = block::seal(&raw, meta, block::Codec::Lz4).map_err(|e| CaptureError::io(&path, e))?;
             write_all(fault, &mut file, &bytes).map_err(|e| CaptureError::io(&path, e))?;
             let entry = entry_of(0, &meta);
             write_all(fault, &mut idx, &entry).map_err(|e| CaptureError::io(&idx_path, e))?;

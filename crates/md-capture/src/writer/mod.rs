@@ -17,7 +17,6 @@ mod worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -28,10 +27,11 @@ pub use fault::WriteFault;
 pub use metrics::{CaptureHealth, CaptureMetrics, CaptureStats, LOSSY_HOLD_NS};
 pub use retention::Retention;
 
+pub use crate::block::Codec;
 use crate::error::CaptureError;
 use crate::format::{CaptureHeader, FORMAT_VERSION};
 use crate::record::approx_size;
-use worker::{Msg, Shared, Worker};
+use worker::{Shared, Worker};
 
 /// Where and how a writer records.
 #[derive(Debug, Clone)]
@@ -46,10 +46,9 @@ pub struct CaptureConfig {
     /// A new file starts before a block would take the current one past this size (256 MiB);
     /// files also rotate when the events' UTC hour changes.
     pub rotate_bytes: u64,
-    /// Deflate level of the blocks, 0-9 (1, the fastest). Measured on Binance-like depth
-    /// frames (see the README): level 1 writes ~315k records/s at ~148 B/record, level 2
-    /// ~163k/s at ~114 B, level 6 ~77k/s at ~96 B. Readers do not care.
-    pub compression_level: u32,
+    /// How blocks are compressed: LZ4 (the default: cheap on the live path) or deflate at a
+    /// level (smaller, several times the CPU; see the README). Readers take either.
+    pub codec: Codec,
     /// Events the queue holds before `record()` drops (65,536).
     pub queue_events: usize,
     /// Bytes of frames the queue holds, and separately bytes of blocks held while the disk
@@ -72,7 +71,7 @@ impl CaptureConfig {
             flush_interval: Duration::from_secs(1),
             block_bytes: 1 << 20,
             rotate_bytes: 256 << 20,
-            compression_level: 1,
+            codec: Codec::Lz4,
             queue_events: 65_536,
             memory_bytes: 64 << 20,
             retention: Retention::default(),
@@ -89,8 +88,10 @@ impl CaptureConfig {
         if self.block_bytes == 0 || self.block_bytes > (256 << 20) {
             return bad("block_bytes must be between 1 and 256 MiB");
         }
-        if self.compression_level > 9 {
-            return bad("compression_level must be 0 to 9");
+        if let Codec::Deflate(level) = self.codec {
+            if level > 9 {
+                return bad("a deflate level must be 0 to 9");
+            }
         }
         if self.queue_events == 0 || self.memory_bytes == 0 || self.rotate_bytes == 0 {
             return bad("queue_events, memory_bytes and rotate_bytes must be above zero");
@@ -112,8 +113,8 @@ pub struct CaptureWriter {
     exchange: ExchangeId,
     dir: PathBuf,
     memory_bytes: usize,
+    queue_events: usize,
     shared: Arc<Shared>,
-    tx: SyncSender<Msg>,
     thread: Mutex<Option<JoinHandle<Result<(), CaptureError>>>>,
 }
 
@@ -138,15 +139,21 @@ impl CaptureWriter {
         let probe = dir.join(format!(".probe-{}", std::process::id()));
         std::fs::write(&probe, b"").map_err(|e| CaptureError::io(&probe, e))?;
         let _ = std::fs::remove_file(&probe);
-        let (tx, rx) = sync_channel(config.queue_events);
         let shared = Arc::new(Shared::default());
-        let memory_bytes = config.memory_bytes;
-        let worker = Worker::new(dir.clone(), config, header, Arc::clone(&shared), rx);
+        let (memory_bytes, queue_events) = (config.memory_bytes, config.queue_events);
+        let worker = Worker::new(dir.clone(), config, header, Arc::clone(&shared));
         let thread = std::thread::Builder::new()
             .name(format!("md-capture-{exchange}"))
             .spawn(move || worker.run())
             .map_err(|e| CaptureError::io(&dir, e))?;
-        Ok(Arc::new(Self { exchange, dir, memory_bytes, shared, tx, thread: Mutex::new(Some(thread)) }))
+        Ok(Arc::new(Self {
+            exchange,
+            dir,
+            memory_bytes,
+            queue_events,
+            shared,
+            thread: Mutex::new(Some(thread)),
+        }))
     }
 
     /// The venue.
@@ -177,8 +184,8 @@ impl CaptureWriter {
         let thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(thread) = thread {
             self.shared.closed.store(true, Ordering::Release);
-            // Blocks only while the queue is full; the thread empties it whatever the disk does.
-            let _ = self.tx.send(Msg::Finish);
+            self.shared.inbox().finish = true;
+            self.shared.wake.notify_one();
             let result = thread.join().map_err(|_| CaptureError::Worker {
                 venue: self.exchange.to_string(),
                 detail: "the thread panicked".into(),
@@ -206,9 +213,20 @@ impl RawTap for CaptureWriter {
             metrics.dropped(1);
             return;
         }
-        if self.tx.try_send(Msg::Event(event, size)).is_err() {
+        let mut inbox = self.shared.inbox();
+        if inbox.finish || inbox.events.len() >= self.queue_events {
+            drop(inbox);
             self.shared.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             metrics.dropped(1);
+            return;
+        }
+        inbox.events.push((event, size));
+        // Wake the thread early only when the inbox is a quarter full (of events or bytes);
+        // otherwise it looks every POLL, and a frame costs no wake-up.
+        let early = inbox.events.len() == self.queue_events / 4 || queued + size > self.memory_bytes / 4;
+        drop(inbox);
+        if early {
+            self.shared.wake.notify_one();
         }
     }
 }

@@ -2,15 +2,17 @@
 //! block being built, seals (compresses) it when full or old, and appends sealed blocks to
 //! the current file, rotating and retrying as needed.
 //!
-//! Nothing here takes a lock the producers take, and the thread never waits for a producer:
-//! the queue is the only thing they share (other recorders deadlocked on their first full
-//! buffer by flushing under the lock that filled it).
+//! The producers and the thread share only the inbox: producers push under its lock and
+//! return; the thread takes the whole inbox at once (a swap under the lock) and does all its
+//! work — encoding, compression, writes — outside it, so it never waits for a producer nor a
+//! producer for the disk (other recorders deadlocked on their first full buffer by flushing
+//! under the lock that filled it). The thread wakes every [`POLL`], or at once when the inbox
+//! fills up: not once per event, which on a live feed cost a futex wake-up per frame.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use md_core::{RawEvent, UnixNanos};
@@ -24,23 +26,35 @@ use crate::writer::files::{newest_name, OpenFile};
 use crate::writer::metrics::CaptureMetrics;
 use crate::writer::{retention, CaptureConfig};
 
-/// What producers send the thread.
-#[derive(Debug)]
-pub(crate) enum Msg {
-    /// An event and the bytes it counts against the queue's budget.
-    Event(RawEvent, usize),
+/// How often the thread looks at the inbox when nobody wakes it.
+pub(crate) const POLL: Duration = Duration::from_millis(10);
+
+/// Events waiting for the thread.
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    /// Each event and the bytes it counts against the queue's budget.
+    pub events: Vec<(RawEvent, usize)>,
     /// Write everything and stop.
-    Finish,
+    pub finish: bool,
 }
 
 /// What the producers and the thread share.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub metrics: CaptureMetrics,
-    /// Bytes of the events in the queue (see [`crate::record::approx_size`]).
+    /// Bytes of the events in the inbox (see [`crate::record::approx_size`]).
     pub queued_bytes: AtomicUsize,
     /// `finish` was called: `record` drops from now on.
     pub closed: AtomicBool,
+    pub inbox: Mutex<Inbox>,
+    /// Wakes the thread before its next poll (the inbox is filling up, or finish).
+    pub wake: Condvar,
+}
+
+impl Shared {
+    pub(crate) fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The block being built.
@@ -71,7 +85,6 @@ pub(crate) struct Worker {
     config: CaptureConfig,
     header: CaptureHeader,
     shared: Arc<Shared>,
-    rx: Receiver<Msg>,
     building: Building,
     /// The UTC hour of the file events go to now.
     hour: Option<i64>,
@@ -93,7 +106,6 @@ impl Worker {
         config: CaptureConfig,
         header: CaptureHeader,
         shared: Arc<Shared>,
-        rx: Receiver<Msg>,
     ) -> Self {
         let last_name = newest_name(&dir, header.exchange);
         let raw = Vec::with_capacity(config.block_bytes.min(16 << 20) + 4096);
@@ -102,7 +114,6 @@ impl Worker {
             config,
             header,
             shared,
-            rx,
             building: Building { raw, meta: None, first_ts: 0, since: Instant::now(), new_file: false },
             hour: None,
             next_new_file: true,
@@ -117,20 +128,30 @@ impl Worker {
 
     /// The thread's body: until `finish` (or the writer is dropped).
     pub fn run(mut self) -> Result<(), CaptureError> {
+        let mut batch = Vec::new();
         loop {
-            let msg = match self.timeout(Instant::now()) {
-                Some(wait) => self.rx.recv_timeout(wait),
-                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match msg {
-                Ok(Msg::Event(event, size)) => {
-                    self.shared.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-                    self.on_event(event);
+            let finish = {
+                let mut inbox = self.shared.inbox();
+                if inbox.events.is_empty() && !inbox.finish {
+                    let wait = self.timeout(Instant::now()).map_or(POLL, |due| due.min(POLL));
+                    inbox = self.shared.wake.wait_timeout(inbox, wait).unwrap_or_else(PoisonError::into_inner).0;
                 }
-                Ok(Msg::Finish) | Err(RecvTimeoutError::Disconnected) => return self.shutdown(),
-                Err(RecvTimeoutError::Timeout) => {}
+                std::mem::swap(&mut inbox.events, &mut batch);
+                inbox.finish
+            };
+            self.take(&mut batch);
+            if finish {
+                return self.shutdown();
             }
             self.tick(Instant::now());
+        }
+    }
+
+    /// Encodes a batch taken from the inbox.
+    fn take(&mut self, batch: &mut Vec<(RawEvent, usize)>) {
+        for (event, size) in batch.drain(..) {
+            self.shared.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.on_event(event);
         }
     }
 
@@ -219,7 +240,7 @@ impl Worker {
             return;
         };
         let raw_len = self.building.raw.len();
-        match block::seal(&self.building.raw, meta, self.config.compression_level) {
+        match block::seal(&self.building.raw, meta, self.config.codec) {
             Ok(bytes) => {
                 self.pending_bytes += bytes.len();
                 let (first_ts, new_file) = (self.building.first_ts, self.building.new_file);
@@ -273,12 +294,8 @@ impl Worker {
     /// Writes what is queued and built, once more if writes fail; what still cannot be
     /// written is counted as dropped and its error returned.
     fn shutdown(mut self) -> Result<(), CaptureError> {
-        while let Ok(msg) = self.rx.try_recv() {
-            if let Msg::Event(event, size) = msg {
-                self.shared.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-                self.on_event(event);
-            }
-        }
+        let mut rest = std::mem::take(&mut self.shared.inbox().events);
+        self.take(&mut rest);
         self.seal();
         self.write_pending(Instant::now());
         if !self.pending.is_empty() {
