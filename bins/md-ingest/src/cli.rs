@@ -81,6 +81,11 @@ pub struct StorageArgs {
     #[arg(long, env = "MD_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Also write every packet into per-symbol event files (`BINANCE_BTC_USDT_<start>.mdev`)
+    /// under this folder, for backtests (md-events' reader).
+    #[arg(long, env = "MD_EVENTS", value_name = "DIR")]
+    pub events: Option<PathBuf>,
+
     /// A TOML file with any of these settings (keys as the flags, with underscores).
     #[arg(long, env = "MD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

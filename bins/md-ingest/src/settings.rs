@@ -35,6 +35,10 @@ pub enum SinkKind {
     Files(Box<LineFilesConfig>),
     /// An InfluxDB server.
     Influx(Box<InfluxConfig>),
+    /// Per-symbol event files.
+    Events(Box<md_events::EventFilesConfig>),
+    /// A CSV or Parquet export of trades and snapshots.
+    Export(Box<md_export::ExportConfig>),
 }
 
 /// One sink: what it is, and the queue in front of it.
@@ -127,6 +131,7 @@ pub(crate) struct FileConfig {
     pub(crate) status_interval: Option<String>,
     pub(crate) simulate: Option<bool>,
     pub(crate) capture: Option<PathBuf>,
+    pub(crate) events: Option<PathBuf>,
     pub(crate) sink: Option<Vec<toml::Table>>,
 }
 
@@ -196,6 +201,21 @@ impl Storage {
         file: &mut FileConfig,
         depth: usize,
     ) -> Result<Self, UsageError> {
+        Self::resolve_with(args, file, depth, Vec::new())
+    }
+
+    /// [`Storage::resolve`], plus sinks the caller names itself (md-replay's exports); line
+    /// files are the default only when no sink at all is named.
+    pub(crate) fn resolve_with(
+        args: StorageArgs,
+        file: &mut FileConfig,
+        depth: usize,
+        mut extra: Vec<SinkSpec>,
+    ) -> Result<Self, UsageError> {
+        if let Some(dir) = args.events.clone().or(file.events.take()) {
+            let config = md_events::EventFilesConfig::new(dir);
+            extra.insert(0, lossless("events", SinkKind::Events(Box::new(config))));
+        }
         let data_dir = args.data_dir.or(file.data_dir.take()).unwrap_or_else(|| PathBuf::from("./data"));
         let metrics_addr = match pick(args.metrics_addr, file.metrics_addr.take()) {
             Some(text) => Some(text.parse().or_else(|_| {
@@ -217,7 +237,8 @@ impl Storage {
             names: FLAG_NAMES,
         };
         let config_name = args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-        let sinks = sinks(influx, file.sink.take().unwrap_or_default(), &config_name, &data_dir, depth)?;
+        let sinks =
+            sinks(influx, file.sink.take().unwrap_or_default(), &config_name, &data_dir, depth, extra)?;
         Ok(Self { sinks, metrics_addr, status_interval })
     }
 }
@@ -465,6 +486,7 @@ fn sinks(
     config: &str,
     data_dir: &Path,
     depth: usize,
+    extra: Vec<SinkSpec>,
 ) -> Result<Vec<SinkSpec>, UsageError> {
     let mut sinks = Vec::new();
     if let Some(influx) = flags.config(&data_dir.join("influx"), depth)? {
@@ -488,6 +510,15 @@ fn sinks(
         }
         sinks.push(spec);
     }
+    for spec in extra {
+        if sinks.iter().any(|s: &SinkSpec| s.name == spec.name) {
+            return usage(format!(
+                "a sink named {:?} exists already (a [[sink]] section); name that one differently",
+                spec.name
+            ));
+        }
+        sinks.push(spec);
+    }
     if sinks.is_empty() {
         let kind = files(data_dir.join("lines"), depth);
         sinks.push(SinkSpec {
@@ -498,6 +529,11 @@ fn sinks(
         });
     }
     Ok(sinks)
+}
+
+/// A sink with a lossless queue of the default bound.
+pub(crate) fn lossless(name: &str, kind: SinkKind) -> SinkSpec {
+    SinkSpec { name: name.into(), kind, overflow: Overflow::Block, capacity: DEFAULT_CAPACITY }
 }
 
 /// A TOML value as the user wrote it, near enough for an error message.

@@ -19,6 +19,13 @@ pub fn build(spec: &SinkSpec) -> Result<Box<dyn Sink>, String> {
             adopt_legacy_spools(&config.spool_dir);
             Box::new(Buffer::named(&spec.name, (**config).clone()).map_err(failed)?)
         }
+        SinkKind::Events(config) => Box::new(
+            md_events::EventFiles::named(&spec.name, (**config).clone())
+                .map_err(|e| format!("sink {name}: {e}"))?,
+        ),
+        SinkKind::Export(config) => {
+            Box::new(md_export::Export::new((**config).clone()).map_err(|e| format!("sink {name}: {e}"))?)
+        }
     })
 }
 

@@ -218,17 +218,18 @@ impl Replay {
         self.fx.end = None;
     }
 
-    /// A connection core for a task recorded with `url` (every configured channel when the
-    /// recording does not name one).
+    /// A connection core for a task recorded with `url`: the channels md puts on that URL, or
+    /// every configured channel when none maps to it (another tool's recording, whose URLs are
+    /// its own, or one that names no URL).
     fn core_for(&self, url: &str) -> ConnectionCore {
         let (exchange, config) = (Arc::clone(&self.exchange), Arc::clone(&self.config));
+        let mut channels: Vec<Channel> =
+            config.channels.iter().copied().filter(|&c| exchange.ws_url(&[c]) == url).collect();
+        if channels.is_empty() {
+            channels = config.channels.clone();
+        }
         let (listing, books, metrics) =
             (Arc::clone(&self.listing), Arc::clone(&self.books), Arc::clone(&self.metrics));
-        if url.is_empty() {
-            let channels = config.channels.clone();
-            ConnectionCore::for_channels(exchange, config, channels, listing, books, metrics)
-        } else {
-            ConnectionCore::new(exchange, config, url, listing, books, metrics)
-        }
+        ConnectionCore::for_channels(exchange, config, channels, listing, books, metrics)
     }
 }

@@ -54,6 +54,15 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub progress: String,
 
+    /// Export trades and top-N snapshots as CSV files under this folder (exact decimals, both
+    /// clocks).
+    #[arg(long, value_name = "DIR")]
+    pub csv: Option<PathBuf>,
+
+    /// Export trades and top-N snapshots as Parquet files under this folder.
+    #[arg(long, value_name = "DIR")]
+    pub parquet: Option<PathBuf>,
+
     /// Where and how to store (the same flags as md-ingest).
     #[command(flatten)]
     pub storage: StorageArgs,

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use md_core::{ExchangeId, Symbol, UnixNanos};
 
 use crate::replay::cli::ReplayArgs;
-use crate::settings::{parse_exchanges, read_file, split, usage, FileConfig, List, Storage, UsageError};
+use crate::settings::{
+    lossless, parse_exchanges, read_file, split, usage, FileConfig, List, SinkKind, Storage, UsageError,
+};
 
 /// What to replay.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +109,15 @@ impl ReplaySettings {
             other => return usage(format!("--progress {other:?} is not valid; valid: auto, always, never")),
         };
         let depth = depth_of(&input);
-        let storage = Storage::resolve(args.storage, &mut file, depth)?;
+        let mut exports = Vec::new();
+        for (dir, format) in [(args.csv, md_export::Format::Csv), (args.parquet, md_export::Format::Parquet)]
+        {
+            if let Some(dir) = dir {
+                let config = md_export::ExportConfig::new(dir, format).depth(depth);
+                exports.push(lossless(format.as_str(), SinkKind::Export(Box::new(config))));
+            }
+        }
+        let storage = Storage::resolve_with(args.storage, &mut file, depth, exports)?;
         Ok(Self { input, exchanges, symbols, from, to, speed, progress, storage })
     }
 }
