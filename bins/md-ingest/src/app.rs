@@ -88,7 +88,7 @@ fn compose(settings: &Settings, registry: &Registry) -> Result<(Topology, Vec<Ar
         let mut driver = Driver::new(Arc::from(exchange), selection.clone(), config.clone())
             .with_books(Arc::clone(&books));
         if let Some(dir) = &settings.capture {
-            let writer = start_capture(dir, id, &config, &endpoints)?;
+            let writer = start_capture(dir, id, &config, &endpoints, settings.capture_retention)?;
             driver = driver.with_tap(Arc::clone(&writer) as Arc<dyn md_core::RawTap>);
             registry.add_capture(Arc::clone(&writer));
             captures.push(writer);
@@ -117,11 +117,13 @@ fn start_capture(
     id: md_core::ExchangeId,
     config: &DriverConfig,
     endpoints: &Endpoints,
+    retention: md_capture::Retention,
 ) -> Result<Arc<CaptureWriter>, String> {
     let recorded = RecordedConfig::of(config, endpoints.ws_url.clone(), endpoints.rest_url.clone());
     let json = serde_json::to_string(&recorded).map_err(|e| format!("capture header: {e}"))?;
     let header = CaptureHeader::new(id, env!("CARGO_PKG_VERSION"), json);
-    CaptureWriter::start(CaptureConfig::new(dir), header)
+    let config = CaptureConfig { retention, ..CaptureConfig::new(dir) };
+    CaptureWriter::start(config, header)
         .map_err(|e| format!("cannot capture {id} under {}: {e}", dir.display()))
 }
 

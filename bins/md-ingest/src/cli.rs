@@ -51,6 +51,14 @@ pub struct Args {
     #[arg(long, env = "MD_CAPTURE", value_name = "DIR")]
     pub capture: Option<PathBuf>,
 
+    /// Delete capture files older than this, e.g. 7d, 48h (default: keep all).
+    #[arg(long, env = "MD_CAPTURE_MAX_AGE", value_name = "DURATION")]
+    pub capture_max_age: Option<String>,
+
+    /// Delete the oldest capture files of a venue beyond this total, e.g. 500G (default: keep all).
+    #[arg(long, env = "MD_CAPTURE_MAX_SIZE", value_name = "SIZE")]
+    pub capture_max_size: Option<String>,
+
     /// Serve every chosen venue from an in-process simulator: an offline demo, no network.
     #[arg(long, env = "MD_SIMULATE")]
     pub simulate: bool,

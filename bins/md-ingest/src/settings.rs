@@ -84,6 +84,8 @@ pub struct Settings {
     pub simulate: bool,
     /// Record the raw frames of every venue under this folder.
     pub capture: Option<PathBuf>,
+    /// Which old capture files are deleted.
+    pub capture_retention: md_capture::Retention,
 }
 
 /// A list given as `"a,b"` or `["a", "b"]` in the config file.
@@ -131,6 +133,8 @@ pub(crate) struct FileConfig {
     pub(crate) status_interval: Option<String>,
     pub(crate) simulate: Option<bool>,
     pub(crate) capture: Option<PathBuf>,
+    pub(crate) capture_max_age: Option<String>,
+    pub(crate) capture_max_size: Option<String>,
     pub(crate) events: Option<PathBuf>,
     pub(crate) sink: Option<Vec<toml::Table>>,
 }
@@ -167,6 +171,15 @@ impl Settings {
         let endpoints = parse_endpoints(&ws, &rest)?;
         let simulate = args.simulate || file.simulate.unwrap_or(false);
         let capture = args.capture.or(file.capture);
+        let max_age = match pick(args.capture_max_age, file.capture_max_age) {
+            Some(text) => parse_duration(&text, "--capture-max-age")?,
+            None => None,
+        };
+        let max_bytes = match pick(args.capture_max_size, file.capture_max_size) {
+            Some(text) => Some(parse_size(&text, "--capture-max-size")?),
+            None => None,
+        };
+        let capture_retention = md_capture::Retention { max_age, max_bytes };
         Ok(Self {
             exchanges,
             symbols,
@@ -179,6 +192,7 @@ impl Settings {
             status_interval: storage.status_interval,
             simulate,
             capture,
+            capture_retention,
         })
     }
 }
@@ -310,7 +324,7 @@ pub(crate) fn parse_duration(text: &str, flag: &str) -> Result<Option<Duration>,
     let split_at = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split_at);
     let Ok(n) = digits.parse::<u64>() else {
-        return usage(format!("{flag} {text:?} is not a duration; valid: e.g. 500ms, 10s, 1m, 1h, or 0"));
+        return usage(format!("{flag} {text:?} is not a duration; valid: e.g. 500ms, 10s, 1m, 1h, 7d, or 0"));
     };
     let duration = match unit {
         "" if n == 0 => return Ok(None),
@@ -318,8 +332,11 @@ pub(crate) fn parse_duration(text: &str, flag: &str) -> Result<Option<Duration>,
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
+        "d" => Duration::from_secs(n * 86_400),
         _ => {
-            return usage(format!("{flag} {text:?} is not a duration; valid: e.g. 500ms, 10s, 1m, 1h, or 0"))
+            return usage(format!(
+                "{flag} {text:?} is not a duration; valid: e.g. 500ms, 10s, 1m, 1h, 7d, or 0"
+            ))
         }
     };
     Ok((!duration.is_zero()).then_some(duration))
@@ -529,6 +546,25 @@ fn sinks(
         });
     }
     Ok(sinks)
+}
+
+/// A size: bytes, or with a binary unit (`500M`, `20G`, `2T`; `K`, `M`, `G`, `T` = 1024^n).
+fn parse_size(text: &str, flag: &str) -> Result<u64, UsageError> {
+    let t = text.trim().trim_end_matches(['B', 'b']).trim_end_matches('i');
+    let split_at = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split_at);
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => 64,
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 && shift < 64 && n.leading_zeros() >= shift => Ok(n << shift),
+        _ => usage(format!("{flag} {text:?} is not a size; valid: bytes or e.g. 500M, 20G, 2T")),
+    }
 }
 
 /// A sink with a lossless queue of the default bound.

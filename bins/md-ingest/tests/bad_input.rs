@@ -4,7 +4,11 @@
 use std::process::Command;
 
 fn md_ingest(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_md-ingest"));
+    run(env!("CARGO_BIN_EXE_md-ingest"), args, envs)
+}
+
+fn run(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
+    let mut command = Command::new(bin);
     for (key, _) in std::env::vars() {
         if key.starts_with("MD_") {
             command.env_remove(key);
@@ -15,7 +19,11 @@ fn md_ingest(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
 }
 
 fn assert_refused(args: &[&str], envs: &[(&str, &str)], needles: &[&str]) {
-    let (code, stderr) = md_ingest(args, envs);
+    assert_refused_by(env!("CARGO_BIN_EXE_md-ingest"), args, envs, needles);
+}
+
+fn assert_refused_by(bin: &str, args: &[&str], envs: &[(&str, &str)], needles: &[&str]) {
+    let (code, stderr) = run(bin, args, envs);
     assert_eq!(code, 2, "{args:?}: {stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?} must say one line, said: {stderr}");
     for needle in needles {
@@ -109,6 +117,10 @@ fn help_is_complete() {
         "--config",
         "--metrics-addr",
         "--simulate",
+        "--capture",
+        "--capture-max-age",
+        "--capture-max-size",
+        "--events",
         "MD_EXCHANGES",
         "MD_INFLUX_URL",
     ] {
@@ -139,4 +151,37 @@ fn bad_sink_sections_name_the_section_and_the_key() {
     assert_refused(&["--config", &twice], &[], &["[[sink]] #2", "\"files\"", "different name"]);
     let url = write("url.toml", "[[sink]]\nkind = \"influx\"\nname = \"second\"\n");
     assert_refused(&["--config", &url], &[], &["[[sink]] #1", "url is missing"]);
+}
+
+#[test]
+fn bad_capture_retention() {
+    assert_refused(&["--capture", "c", "--capture-max-age", "a week"], &[], &["--capture-max-age", "7d"]);
+    assert_refused(&["--capture", "c", "--capture-max-size", "5X"], &[], &["--capture-max-size", "500M"]);
+}
+
+#[test]
+fn md_replay_refuses_bad_input_in_one_line() {
+    let replay = env!("CARGO_BIN_EXE_md-replay");
+    assert_refused_by(replay, &[], &[], &["--capture DIR", "--tardis", "--cryptofeed"]);
+    assert_refused_by(replay, &["--capture", "/nonexistent/capture"], &[], &["/nonexistent/capture"]);
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().to_str().unwrap();
+    assert_refused_by(replay, &["--capture", capture, "--speed", "fast"], &[], &["--speed", "max"]);
+    assert_refused_by(replay, &["--capture", capture, "--from", "yesterday"], &[], &["--from", "2026-12-01T10:00:00Z"]);
+    assert_refused_by(
+        replay,
+        &["--capture", capture, "--from", "2026-12-02T00:00:00Z", "--to", "2026-12-01T00:00:00Z"],
+        &[],
+        &["--from must be before --to"],
+    );
+    assert_refused_by(replay, &["--tardis", capture], &[], &["--exchange"]);
+    assert_refused_by(replay, &["--tardis", capture, "--exchange", "bitmex"], &[], &["bitmex", "binance"]);
+    let config = dir.path().join("md.toml");
+    std::fs::write(&config, "depth = 10\n").unwrap();
+    assert_refused_by(
+        replay,
+        &["--capture", capture, "--config", config.to_str().unwrap()],
+        &[],
+        &["depth", "recording"],
+    );
 }

@@ -175,6 +175,8 @@ fn refuse_live_keys(file: &FileConfig) -> Result<(), UsageError> {
         ("rest_url", file.rest_url.is_some()),
         ("simulate", file.simulate.is_some()),
         ("capture", file.capture.is_some()),
+        ("capture_max_age", file.capture_max_age.is_some()),
+        ("capture_max_size", file.capture_max_size.is_some()),
     ];
     match live.iter().find(|(_, set)| *set) {
         Some((key, _)) => usage(format!(
