@@ -3,10 +3,6 @@
 
 use std::process::Command;
 
-fn md_ingest(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
-    run(env!("CARGO_BIN_EXE_md-ingest"), args, envs)
-}
-
 fn run(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
     let mut command = Command::new(bin);
     for (key, _) in std::env::vars() {
