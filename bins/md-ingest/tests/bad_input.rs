@@ -163,7 +163,12 @@ fn md_replay_refuses_bad_input_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().to_str().unwrap();
     assert_refused_by(replay, &["--capture", capture, "--speed", "fast"], &[], &["--speed", "max"]);
-    assert_refused_by(replay, &["--capture", capture, "--from", "yesterday"], &[], &["--from", "2026-12-01T10:00:00Z"]);
+    assert_refused_by(
+        replay,
+        &["--capture", capture, "--from", "yesterday"],
+        &[],
+        &["--from", "2026-12-01T10:00:00Z"],
+    );
     assert_refused_by(
         replay,
         &["--capture", capture, "--from", "2026-12-02T00:00:00Z", "--to", "2026-12-01T00:00:00Z"],

@@ -309,7 +309,8 @@ mod tests {
 
     #[test]
     fn overlap_is_half_open() {
-        let h = BlockHeader::parse(seal(b"x", meta(), Codec::Lz4).unwrap()[..HEADER_LEN].try_into().unwrap()).unwrap();
+        let h = BlockHeader::parse(seal(b"x", meta(), Codec::Lz4).unwrap()[..HEADER_LEN].try_into().unwrap())
+            .unwrap();
         assert!(h.overlaps(None, None));
         assert!(h.overlaps(Some(20), None) && !h.overlaps(Some(21), None));
         assert!(h.overlaps(None, Some(11)) && !h.overlaps(None, Some(10)));

@@ -26,6 +26,5 @@ pub use format::{CaptureHeader, RecordKind, FORMAT_VERSION};
 pub use naming::CaptureName;
 pub use reader::{read, CaptureItem, CaptureReader, ReadOptions};
 pub use writer::{
-    Codec,
-    CaptureConfig, CaptureHealth, CaptureMetrics, CaptureStats, CaptureWriter, Retention, WriteFault,
+    CaptureConfig, CaptureHealth, CaptureMetrics, CaptureStats, CaptureWriter, Codec, Retention, WriteFault,
 };

@@ -78,60 +78,8 @@ pub fn exchange_from_name(name: &str) -> Option<ExchangeId> {
     (id.as_str() == name).then_some(id)
 }
 
-/// `YYYYMMDDTHHMMSSZ` of a time, UTC, to the second.
-pub fn utc_stamp(ns: UnixNanos) -> String {
-    let secs = ns.div_euclid(NS_PER_SEC);
-    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss) = (day_secs / 3600, day_secs / 60 % 60, day_secs % 60);
-    format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
-}
-
-/// Parses [`utc_stamp`]'s text back to nanoseconds; `None` for anything it would not print.
-pub fn parse_utc_stamp(text: &str) -> Option<UnixNanos> {
-    let b = text.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(range)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
-    };
-    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (hh, mm, ss) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 59 {
-        return None;
-    }
-    let secs = days_from_civil(y, m, d).checked_mul(86_400)?.checked_add(hh * 3600 + mm * 60 + ss)?;
-    let ns = secs.checked_mul(NS_PER_SEC)?;
-    // 31 February parses above; only a date that prints back the same is one.
-    (utc_stamp(ns) == text).then_some(ns)
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Days since 1970-01-01 of a date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// `YYYYMMDDTHHMMSSZ` of a time (UTC, to the second) and back: md-core's, shared with event files.
+pub use md_core::time::{parse_utc_compact as parse_utc_stamp, utc_compact as utc_stamp};
 
 #[cfg(test)]
 mod tests {
@@ -184,8 +132,8 @@ mod tests {
         }
         let mut day = -800_000;
         while day < 100_000 {
-            let (y, m, d) = civil_from_days(day);
-            assert_eq!(days_from_civil(y, m, d), day);
+            let (y, m, d) = md_core::time::civil_from_days(day);
+            assert_eq!(md_core::time::days_from_civil(y, m, d), day);
             day += 37;
         }
     }

@@ -17,11 +17,13 @@ pub mod book;
 pub mod book_set;
 pub mod decimal;
 pub mod error;
+pub mod fault;
 pub mod packet;
 pub mod raw;
 pub mod sample;
 pub mod status;
 pub mod symbol;
+pub mod time;
 pub mod venue;
 
 /// A hash map with a fast, non-cryptographic hasher (FxHash), for the per-packet lookups by
@@ -33,6 +35,7 @@ pub use book::{Applied, BookRead, BookSync, OrderBook, PendingUpdate, SeqRule};
 pub use book_set::{BookKey, BookSet, BookState, SharedBook, Stamp};
 pub use decimal::{parse_decimal, Decimal};
 pub use error::{BookError, ParseError, SymbolError};
+pub use fault::WriteFault;
 pub use packet::{ms_to_ns, now_ns};
 pub use packet::{
     BookDelta, BookSnapshot, DataPacket, ExchangeId, Level, Payload, Sequence, Side, Trade, TradeId,

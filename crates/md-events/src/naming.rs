@@ -108,87 +108,11 @@ fn parse_symbol_parts(base: &str, quote: &str) -> Option<Symbol> {
     (symbol.base() == base && symbol.quote() == quote).then_some(symbol)
 }
 
-/// `YYYYMMDDTHHMMSSZ` of a time (UTC, truncated to the second).
-pub fn format_compact(ns: UnixNanos) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
+/// `YYYYMMDDTHHMMSSZ` of a time (UTC, truncated to the second): md-core's, as capture names.
+pub use md_core::time::{parse_utc_compact as parse_compact, utc_compact as format_compact};
 
-/// Parses `YYYYMMDDTHHMMSSZ` (UTC) to ns since the epoch.
-pub fn parse_compact(text: &str) -> Option<UnixNanos> {
-    let b = text.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let s = text.get(from..to)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
-    };
-    civil_to_ns(num(0, 4)?, num(4, 6)?, num(6, 8)?, num(9, 11)?, num(11, 13)?, num(13, 15)?, 0)
-}
-
-/// Parses a time given on a command line: integer ns since the epoch, or ISO 8601 UTC
+/// Parses a time given on a command line: integer ns since the epoch, or RFC 3339 UTC
 /// `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`.
 pub fn parse_time(text: &str) -> Option<UnixNanos> {
-    if let Ok(ns) = text.parse::<i64>() {
-        return Some(ns);
-    }
-    let b = text.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || (b[10] != b'T' && b[10] != b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let s = text.get(from..to)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
-    };
-    let rest = text.get(19..)?.strip_suffix('Z')?;
-    let frac = match rest.strip_prefix('.') {
-        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()) => {
-            f.parse::<i64>().ok()? * 10i64.pow(9 - f.len() as u32)
-        }
-        None if rest.is_empty() => 0,
-        _ => return None,
-    };
-    civil_to_ns(num(0, 4)?, num(5, 7)?, num(8, 10)?, num(11, 13)?, num(14, 16)?, num(17, 19)?, frac)
-}
-
-fn civil_to_ns(y: i64, m: i64, d: i64, hh: i64, mm: i64, ss: i64, frac: i64) -> Option<UnixNanos> {
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&m) || d < 1 || d > month_days[(m - 1) as usize] || hh > 23 || mm > 59 || ss > 59 {
-        return None;
-    }
-    let secs = days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss;
-    secs.checked_mul(1_000_000_000)?.checked_add(frac)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    text.parse::<i64>().ok().or_else(|| md_core::time::parse_rfc3339_ns(text).ok())
 }

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,49 +66,8 @@ impl EventFilesConfig {
     }
 }
 
-/// Makes writes fail as a full disk does (a part written, then `ENOSPC`), while switched on.
-#[derive(Debug, Default)]
-pub struct WriteFault {
-    enospc: AtomicBool,
-    injected: AtomicU64,
-}
-
-impl WriteFault {
-    /// A fault, off.
-    pub fn new() -> Arc<Self> {
-        Arc::default()
-    }
-
-    /// Switches the disk-full failure on or off.
-    pub fn fail_with_enospc(&self, on: bool) {
-        self.enospc.store(on, Relaxed);
-    }
-
-    /// Failures injected so far.
-    pub fn injected(&self) -> u64 {
-        self.injected.load(Relaxed)
-    }
-
-    fn write(&self, file: &mut File, data: &[u8]) -> std::io::Result<()> {
-        if !self.enospc.load(Relaxed) {
-            return file.write_all(data);
-        }
-        self.injected.fetch_add(1, Relaxed);
-        file.write_all(&data[..data.len() / 2])?;
-        Err(enospc())
-    }
-}
-
-#[cfg(unix)]
-fn enospc() -> std::io::Error {
-    // ENOSPC is 28 on Linux, the BSDs and macOS.
-    std::io::Error::from_raw_os_error(28)
-}
-
-#[cfg(not(unix))]
-fn enospc() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device")
-}
+/// The disk-full hook (md-core's, shared by every file writer).
+pub use md_core::WriteFault;
 
 /// A sealed chunk waiting to be appended.
 #[derive(Debug)]

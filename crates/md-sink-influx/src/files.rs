@@ -16,7 +16,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -91,53 +91,8 @@ impl LineFilesConfig {
     }
 }
 
-/// Makes [`LineFiles`]' writes fail as on a full disk, deterministically: each write (or new
-/// file) while it is on writes part of its data, then fails with `ENOSPC`
-/// ([`std::io::ErrorKind::StorageFull`]). A test and operations hook; see
-/// [`LineFilesConfig::fault`].
-#[derive(Debug, Default)]
-pub struct WriteFault {
-    enospc: AtomicBool,
-    injected: AtomicU64,
-}
-
-impl WriteFault {
-    /// A fault, off.
-    pub fn new() -> Arc<Self> {
-        Arc::default()
-    }
-
-    /// Switches the disk-full failure on or off.
-    pub fn fail_with_enospc(&self, on: bool) {
-        self.enospc.store(on, Relaxed);
-    }
-
-    /// Failures injected so far.
-    pub fn injected(&self) -> u64 {
-        self.injected.load(Relaxed)
-    }
-
-    /// Writes `data` as a full disk would when on: a part, then `ENOSPC`.
-    fn write(&self, file: &mut File, data: &[u8]) -> std::io::Result<()> {
-        if !self.enospc.load(Relaxed) {
-            return file.write_all(data);
-        }
-        self.injected.fetch_add(1, Relaxed);
-        file.write_all(&data[..data.len() / 2])?;
-        Err(enospc())
-    }
-}
-
-#[cfg(unix)]
-fn enospc() -> std::io::Error {
-    // ENOSPC is 28 on Linux, the BSDs and macOS: the same error a real full disk gives.
-    std::io::Error::from_raw_os_error(28)
-}
-
-#[cfg(not(unix))]
-fn enospc() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device")
-}
+/// The disk-full hook (md-core's, shared by every file writer); see [`LineFilesConfig::fault`].
+pub use md_core::WriteFault;
 
 /// Writes packets as line protocol into rotated files: the sink core with an
 /// [`InfluxEncoder`] and a [`FileDelivery`].

@@ -101,12 +101,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn new(
-        dir: PathBuf,
-        config: CaptureConfig,
-        header: CaptureHeader,
-        shared: Arc<Shared>,
-    ) -> Self {
+    pub fn new(dir: PathBuf, config: CaptureConfig, header: CaptureHeader, shared: Arc<Shared>) -> Self {
         let last_name = newest_name(&dir, header.exchange);
         let raw = Vec::with_capacity(config.block_bytes.min(16 << 20) + 4096);
         Self {
@@ -134,7 +129,8 @@ impl Worker {
                 let mut inbox = self.shared.inbox();
                 if inbox.events.is_empty() && !inbox.finish {
                     let wait = self.timeout(Instant::now()).map_or(POLL, |due| due.min(POLL));
-                    inbox = self.shared.wake.wait_timeout(inbox, wait).unwrap_or_else(PoisonError::into_inner).0;
+                    inbox =
+                        self.shared.wake.wait_timeout(inbox, wait).unwrap_or_else(PoisonError::into_inner).0;
                 }
                 std::mem::swap(&mut inbox.events, &mut batch);
                 inbox.finish
