@@ -326,3 +326,19 @@ fn foreign(
 fn problem(e: &CaptureError) -> Item {
     Item::Problem { text: e.to_string(), torn: matches!(e, CaptureError::TornTail { .. }) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_replay_waits_the_recorded_gap_divided_by_the_factor() {
+        let mut pace = Pace::new(Speed::Times(10.0));
+        assert_eq!(pace.wait_for(1_000_000_000), None, "the first event sets the start");
+        let wait = pace.wait_for(3_000_000_000).unwrap();
+        assert_eq!(wait, Duration::from_millis(200), "2 s recorded at ×10");
+        tokio::time::advance(Duration::from_millis(300)).await;
+        assert_eq!(pace.wait_for(3_000_000_000), None, "already late: no wait");
+        assert_eq!(Pace::new(Speed::Max).wait_for(5), None);
+    }
+}
