@@ -29,6 +29,11 @@ pub async fn run(settings: ReplaySettings, cancel: CancellationToken) -> Result<
             .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
         tokio::spawn(crate::metrics::serve(listener, Arc::clone(&registry), cancel.clone()));
     }
+    if let Some(every) = settings.storage.status_interval {
+        // The sinks' lines (written, in memory, on disk, failing since): a long replay into a
+        // database that goes away says so as md-ingest does.
+        tokio::spawn(crate::metrics::status_lines(Arc::clone(&registry), every, cancel.clone()));
+    }
     let progress: Arc<Progress> = Arc::default();
     let summary: Arc<Mutex<Summary>> = Arc::default();
     let mut topology = Topology::new().drain_deadline(FLUSH_DEADLINE);
@@ -68,7 +73,7 @@ async fn show_progress(progress: Arc<Progress>, done: CancellationToken) {
         };
         let events = progress.events.load(Relaxed);
         let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        let reached = md_capture::naming::utc_stamp(progress.reached.load(Relaxed));
+        let reached = md_core::time::utc_rfc3339(progress.reached.load(Relaxed));
         let mut err = std::io::stderr();
         let _ = write!(err, "\r\x1b[2Kmd-replay: {events} messages, {rate:.0}/s, recorded time {reached}");
         if last {
