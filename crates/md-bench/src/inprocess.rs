@@ -100,19 +100,43 @@ impl InProcess {
     }
 
     fn answer(&mut self, local_ts: UnixNanos) {
-        self.fx.replies.clear();
-        for fetch in std::mem::take(&mut self.fx.fetches) {
-            if let Some(Frame::Text(body)) = snapshot_answer(self.venue, &fetch.symbol.native, "0") {
-                self.core.on_snapshot_body(&fetch.symbol, &body, local_ts, &mut self.fx);
-            }
-        }
-        for request in std::mem::take(&mut self.fx.outbox) {
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(&request) else { continue };
-            let Some(native) = value["req"].as_str().and_then(|t| t.split('.').nth(1)) else { continue };
-            if let Some(answer) = snapshot_answer(self.venue, native, &value["id"].to_string()) {
-                self.core.on_frame(as_frame(&answer), local_ts, &mut self.fx);
-            }
-        }
-        self.fx.end = None;
+        answer_requests(self.venue, &mut self.core, &mut self.fx, local_ts, |_| {});
     }
+}
+
+/// A venue's answer to a request the core made, as the connection consumes it.
+#[derive(Debug)]
+pub enum Answer<'a> {
+    /// A REST snapshot body for this symbol.
+    Rest(&'a md_core::SymbolInfo, &'a str),
+    /// A frame answering an in-band request (HTX's `req`).
+    Frame(&'a Frame),
+}
+
+/// Answers the snapshot requests a frame caused (REST fetches, in-band requests) as the
+/// venue would, feeding each answer back into `core`; `seen` is shown each one first (the
+/// replay benchmark records them, as the live tap does).
+pub fn answer_requests(
+    venue: ExchangeId,
+    core: &mut ConnectionCore,
+    fx: &mut Effects,
+    local_ts: UnixNanos,
+    mut seen: impl FnMut(Answer<'_>),
+) {
+    fx.replies.clear();
+    for fetch in std::mem::take(&mut fx.fetches) {
+        if let Some(Frame::Text(body)) = snapshot_answer(venue, &fetch.symbol.native, "0") {
+            seen(Answer::Rest(&fetch.symbol, &body));
+            core.on_snapshot_body(&fetch.symbol, &body, local_ts, fx);
+        }
+    }
+    for request in std::mem::take(&mut fx.outbox) {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&request) else { continue };
+        let Some(native) = value["req"].as_str().and_then(|t| t.split('.').nth(1)) else { continue };
+        if let Some(answer) = snapshot_answer(venue, native, &value["id"].to_string()) {
+            seen(Answer::Frame(&answer));
+            core.on_frame(as_frame(&answer), local_ts, fx);
+        }
+    }
+    fx.end = None;
 }

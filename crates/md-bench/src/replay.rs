@@ -14,8 +14,8 @@ use md_core::{BookSet, Channel, ConnId, ExchangeId, RawEvent, RawKind, RawTap, S
 use md_driver::{ConnectionCore, DriverConfig, DriverMetrics, Effects, RecordedConfig, Replay};
 use md_exchanges::{build, Endpoints};
 
-use crate::frames::{self, snapshot_answer, Frame};
-use crate::inprocess::as_frame;
+use crate::frames::{self, Frame};
+use crate::inprocess::{answer_requests, as_frame, Answer};
 
 /// What one replay measurement found.
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +106,7 @@ pub fn write_capture(dir: &Path, venue: ExchangeId, symbols: usize, messages: us
     assert_eq!(stats.records_dropped, 0, "the benchmark capture dropped events");
 }
 
-/// Answers the snapshot requests a frame caused, as the venue would, recording each answer.
+/// Answers the requests a frame caused, recording each answer as the live tap would.
 fn answer(
     venue: ExchangeId,
     writer: &CaptureWriter,
@@ -115,24 +115,15 @@ fn answer(
     ts: i64,
     event: &impl Fn(u64, u64, i64, RawKind) -> RawEvent,
 ) {
-    fx.replies.clear();
-    for fetch in std::mem::take(&mut fx.fetches) {
-        if let Some(Frame::Text(body)) = snapshot_answer(venue, &fetch.symbol.native, "0") {
-            let kind =
-                RawKind::Rest { symbol: fetch.symbol.symbol.clone(), url: String::new(), body: body.clone() };
-            writer.record(event(1, 1, ts, kind));
-            core.on_snapshot_body(&fetch.symbol, &body, ts, fx);
-        }
-    }
-    for request in std::mem::take(&mut fx.outbox) {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&request) else { continue };
-        let Some(native) = value["req"].as_str().and_then(|t| t.split('.').nth(1)) else { continue };
-        if let Some(frame) = snapshot_answer(venue, native, &value["id"].to_string()) {
-            writer.record(event(1, 1, ts, RawKind::Received(message(&frame))));
-            core.on_frame(as_frame(&frame), ts, fx);
-        }
-    }
-    fx.end = None;
+    answer_requests(venue, core, fx, ts, |answer| {
+        let kind = match answer {
+            Answer::Rest(info, body) => {
+                RawKind::Rest { symbol: info.symbol.clone(), url: String::new(), body: body.to_owned() }
+            }
+            Answer::Frame(frame) => RawKind::Received(message(frame)),
+        };
+        writer.record(event(1, 1, ts, kind));
+    });
 }
 
 fn message(frame: &Frame) -> WsMessage {
