@@ -28,31 +28,36 @@ async fn a_replayed_capture_stores_exactly_the_lines_of_the_live_run() {
         ..SimConfig::default()
     };
     let sim = Simulator::start(config).await.unwrap();
+    let record = |interval: &str, data: &std::path::Path, log: &std::path::Path| {
+        let mut command = md_ingest();
+        command
+            .args(["--exchanges", "binance,bybit,huobi", "--snapshot-interval", interval])
+            .args(["--status-interval", "0"])
+            .arg("--capture")
+            .arg(&capture)
+            .arg("--data-dir")
+            .arg(data);
+        for venue in VENUES {
+            command.args(["--ws-url", &format!("{venue}={}", sim.ws_url(venue))]);
+            command.args(["--rest-url", &format!("{venue}={}", sim.rest_url(venue))]);
+        }
+        command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let stop = |child: std::process::Child, log: std::path::PathBuf| async move {
+        terminate(child.id());
+        let mut child = child;
+        let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(exit.code(), Some(0), "md-ingest: {text}");
+        text
+    };
     let log = root.path().join("md-ingest.log");
-    let mut command = md_ingest();
-    command
-        .args([
-            "--exchanges",
-            "binance,bybit,huobi",
-            "--snapshot-interval",
-            "250ms",
-            "--status-interval",
-            "0",
-        ])
-        .arg("--capture")
-        .arg(&capture)
-        .arg("--data-dir")
-        .arg(&live);
-    for venue in VENUES {
-        command.args(["--ws-url", &format!("{venue}={}", sim.ws_url(venue))]);
-        command.args(["--rest-url", &format!("{venue}={}", sim.rest_url(venue))]);
-    }
-    let child = command
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let child = record("250ms", &live, &log);
 
     // Faults while recording: each must show in what is stored, live and replayed alike.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -61,11 +66,13 @@ async fn a_replayed_capture_stores_exactly_the_lines_of_the_live_run() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     sim.faults(ExchangeId::Bybit).drop_connections();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    terminate(child.id());
-    let mut child = child;
-    let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(exit.code(), Some(0), "md-ingest: {text}");
+    let text = stop(child, log).await;
+    // md-ingest restarted into the same capture with another sampling interval: the replay
+    // must start that process's books afresh with its own settings, as the live run did.
+    let (live2, log2) = (root.path().join("live2"), root.path().join("md-ingest-2.log"));
+    let child = record("100ms", &live2, &log2);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop(child, log2).await;
     sim.shutdown().await;
 
     let replay_log = root.path().join("md-replay.log");
@@ -83,7 +90,9 @@ async fn a_replayed_capture_stores_exactly_the_lines_of_the_live_run() {
     let replay_text = std::fs::read_to_string(&replay_log).unwrap();
     assert_eq!(status.code(), Some(0), "md-replay: {replay_text}");
 
-    let (live, replayed) = (stored_lines(&live.join("lines")), stored_lines(&replayed.join("lines")));
+    let mut live = [stored_lines(&live.join("lines")), stored_lines(&live2.join("lines"))].concat();
+    live.sort();
+    let replayed = stored_lines(&replayed.join("lines"));
     assert!(live.len() > 500, "the live run stored only {} lines: {text}", live.len());
     for (what, needle) in [
         ("a trade", "trade,"),

@@ -43,7 +43,7 @@ pub struct Summary {
 
 /// One item off the reader thread.
 enum Item {
-    Header { exchange: ExchangeId, config: String, file: String },
+    Header { exchange: ExchangeId, started_ns: UnixNanos, config: String, file: String },
     Event(RawEvent),
     Problem { text: String, torn: bool },
 }
@@ -98,8 +98,8 @@ impl Source for ReplaySource {
         } {
             for item in chunk {
                 match item {
-                    Item::Header { exchange, config, file } => {
-                        venues.header(exchange, &config, &file, &self.summary)
+                    Item::Header { exchange, started_ns, config, file } => {
+                        venues.header(exchange, started_ns, &config, &file, &self.summary)
                     }
                     Item::Problem { text, torn } => {
                         tracing::warn!("{text}");
@@ -138,7 +138,7 @@ impl Source for ReplaySource {
         }
         drop(rx);
         let _ = reader.join();
-        lock(&self.summary).venues = venues.stats();
+        venues.finish(&self.summary);
         Ok(())
     }
 }
@@ -149,17 +149,11 @@ impl ReplaySource {
         if self.from.is_none() && self.symbols.is_none() {
             return;
         }
-        let mut i = start;
-        while i < batch.len() {
-            let p = &batch[i];
-            let wanted = self.from.is_none_or(|from| p.local_ts >= from)
-                && self.symbols.as_ref().is_none_or(|s| s.contains(&p.symbol));
-            if wanted {
-                i += 1;
-            } else {
-                batch.remove(i);
-            }
-        }
+        let tail = batch.split_off(start);
+        batch.extend(tail.into_iter().filter(|p| {
+            self.from.is_none_or(|from| p.local_ts >= from)
+                && self.symbols.as_ref().is_none_or(|s| s.contains(&p.symbol))
+        }));
     }
 }
 
@@ -167,21 +161,35 @@ fn lock(summary: &Mutex<Summary>) -> std::sync::MutexGuard<'_, Summary> {
     summary.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One replay per venue, created from the venue's first capture header (or, for another tool's
-/// capture, from md-ingest's defaults).
+/// One replay per venue and recording process: created from the first capture header of each
+/// md-ingest run (a header with a new start time is a restarted process, which started from
+/// nothing and perhaps with other settings, so the replay does too), or, for another tool's
+/// capture, from md-ingest's defaults.
 struct Venues {
     input: Input,
     books: Arc<BookSet>,
-    replays: BTreeMap<ExchangeId, Replay>,
+    replays: BTreeMap<ExchangeId, (UnixNanos, Replay)>,
+    /// What the replays of earlier recording processes did.
+    finished: BTreeMap<ExchangeId, ReplayStats>,
+    /// Events of a venue whose capture header could not be read: nothing to replay them with.
+    orphaned: BTreeMap<ExchangeId, u64>,
 }
 
 impl Venues {
     fn new(input: Input) -> Self {
-        Self { input, books: Arc::new(BookSet::new()), replays: BTreeMap::new() }
+        let (replays, finished, orphaned) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        Self { input, books: Arc::new(BookSet::new()), replays, finished, orphaned }
     }
 
-    fn header(&mut self, exchange: ExchangeId, config: &str, file: &str, summary: &Mutex<Summary>) {
-        if self.replays.contains_key(&exchange) {
+    fn header(
+        &mut self,
+        exchange: ExchangeId,
+        started_ns: UnixNanos,
+        config: &str,
+        file: &str,
+        summary: &Mutex<Summary>,
+    ) {
+        if self.replays.get(&exchange).is_some_and(|(started, _)| *started == started_ns) {
             return;
         }
         let recorded: RecordedConfig = match serde_json::from_str(config) {
@@ -196,28 +204,58 @@ impl Venues {
             }
         };
         let endpoints = Endpoints { ws_url: recorded.ws_url.clone(), rest_url: recorded.rest_url.clone() };
-        self.start(exchange, &endpoints, recorded.driver_config());
+        self.start(exchange, started_ns, &endpoints, recorded.driver_config());
     }
 
-    fn start(&mut self, exchange: ExchangeId, endpoints: &Endpoints, config: DriverConfig) {
-        if let Some(venue) = build(exchange, endpoints) {
-            self.replays.insert(exchange, Replay::new(Arc::from(venue), config, Arc::clone(&self.books)));
+    fn start(
+        &mut self,
+        exchange: ExchangeId,
+        started_ns: UnixNanos,
+        endpoints: &Endpoints,
+        config: DriverConfig,
+    ) {
+        let Some(venue) = build(exchange, endpoints) else { return };
+        let replay = Replay::new(Arc::from(venue), config, Arc::clone(&self.books));
+        if let Some((_, earlier)) = self.replays.insert(exchange, (started_ns, replay)) {
+            add_stats(self.finished.entry(exchange).or_default(), &earlier.stats());
         }
     }
 
     fn apply(&mut self, event: &RawEvent, out: &mut Vec<DataPacket>) {
         if !self.replays.contains_key(&event.exchange) && !matches!(self.input, Input::Capture(_)) {
             // Another tool's capture has no header: md-ingest's defaults.
-            self.start(event.exchange, &Endpoints::default(), default_config());
+            self.start(event.exchange, 0, &Endpoints::default(), default_config());
         }
-        if let Some(replay) = self.replays.get_mut(&event.exchange) {
-            replay.apply(event, out);
+        match self.replays.get_mut(&event.exchange) {
+            Some((_, replay)) => replay.apply(event, out),
+            None => *self.orphaned.entry(event.exchange).or_default() += 1,
         }
     }
 
-    fn stats(&self) -> BTreeMap<ExchangeId, ReplayStats> {
-        self.replays.iter().map(|(id, r)| (*id, r.stats())).collect()
+    /// Every venue's totals; events that had no replay are reported as a problem.
+    fn finish(self, summary: &Mutex<Summary>) {
+        let mut summary = lock(summary);
+        let mut venues = self.finished;
+        for (id, (_, replay)) in &self.replays {
+            add_stats(venues.entry(*id).or_default(), &replay.stats());
+        }
+        for (id, events) in self.orphaned {
+            let text = format!("{id}: {events} events skipped: no readable capture header before them");
+            tracing::warn!("{text}");
+            summary.problems.push(text);
+            venues.entry(id).or_default().skipped += events;
+        }
+        summary.venues = venues;
     }
+}
+
+fn add_stats(total: &mut ReplayStats, more: &ReplayStats) {
+    total.events += more.events;
+    total.frames += more.frames;
+    total.snapshots += more.snapshots;
+    total.packets += more.packets;
+    total.snapshots_unanswered += more.snapshots_unanswered;
+    total.skipped += more.skipped;
 }
 
 /// md-ingest's defaults: both channels, a top-5 snapshot every second.
@@ -272,6 +310,7 @@ fn read(
                         let item = match item {
                             Ok(CaptureItem::Header { file, header }) => Item::Header {
                                 exchange: header.exchange,
+                                started_ns: header.started_ns,
                                 config: header.config,
                                 file: file.display().to_string(),
                             },
