@@ -387,7 +387,12 @@ fn sink_line(sink: &SinkInfo, capacity: usize) -> String {
     match sink.metrics.health() {
         SinkHealth::Ok => {}
         SinkHealth::Failing { since_ns, error } => {
-            let _ = write!(line, "; FAILING for {} (since {}): {error}", ago(since_ns), utc(since_ns));
+            let _ = write!(
+                line,
+                "; FAILING for {} (since {}): {error}",
+                ago(since_ns),
+                md_core::time::utc_rfc3339(since_ns)
+            );
         }
         SinkHealth::Lost { records } => {
             let _ = write!(line, "; LOST {records} records");
@@ -410,11 +415,12 @@ fn capture_line(capture: &CaptureWriter) -> String {
         let _ = write!(line, ", DROPPED {}", c.records_dropped);
     }
     if let CaptureHealth::Failing { since_ns, error } = capture.health() {
-        let _ = write!(line, "; FAILING for {} (since {}): {error}", ago(since_ns), utc(since_ns));
+        let _ = write!(
+            line,
+            "; FAILING for {} (since {}): {error}",
+            ago(since_ns),
+            md_core::time::utc_rfc3339(since_ns)
+        );
     }
     line
-}
-
-fn utc(ns: i64) -> String {
-    md_core::time::utc_rfc3339(ns)
 }

@@ -218,8 +218,8 @@ impl Storage {
         Self::resolve_with(args, file, depth, Vec::new())
     }
 
-    /// [`Storage::resolve`], plus sinks the caller names itself (md-replay's exports); line
-    /// files are the default only when no sink at all is named.
+    /// [`Storage::resolve`], plus sinks the caller names itself (md-replay's exports) on top of
+    /// the storage ones.
     pub(crate) fn resolve_with(
         args: StorageArgs,
         file: &mut FileConfig,
@@ -507,13 +507,7 @@ fn sinks(
 ) -> Result<Vec<SinkSpec>, UsageError> {
     let mut sinks = Vec::new();
     if let Some(influx) = flags.config(&data_dir.join("influx"), depth)? {
-        let kind = SinkKind::Influx(Box::new(influx));
-        sinks.push(SinkSpec {
-            name: "influx".into(),
-            kind,
-            overflow: Overflow::Block,
-            capacity: DEFAULT_CAPACITY,
-        });
+        sinks.push(lossless("influx", SinkKind::Influx(Box::new(influx))));
     }
     for (i, table) in sections.into_iter().enumerate() {
         let spec = section(table, data_dir, depth)
@@ -527,6 +521,11 @@ fn sinks(
         }
         sinks.push(spec);
     }
+    // Storage first: line files unless a database or a section is named. The extra sinks
+    // (event files, exports) come on top, so `--events` never silently replaces storage.
+    if sinks.is_empty() {
+        sinks.push(lossless("files", files(data_dir.join("lines"), depth)));
+    }
     for spec in extra {
         if sinks.iter().any(|s: &SinkSpec| s.name == spec.name) {
             return usage(format!(
@@ -535,15 +534,6 @@ fn sinks(
             ));
         }
         sinks.push(spec);
-    }
-    if sinks.is_empty() {
-        let kind = files(data_dir.join("lines"), depth);
-        sinks.push(SinkSpec {
-            name: "files".into(),
-            kind,
-            overflow: Overflow::Block,
-            capacity: DEFAULT_CAPACITY,
-        });
     }
     Ok(sinks)
 }
