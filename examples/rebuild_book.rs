@@ -27,7 +27,7 @@ fn seq_rule(venue: ExchangeId) -> SeqRule {
     match venue {
         ExchangeId::Bybit => SeqRule::Consecutive,
         ExchangeId::Huobi => SeqRule::PrevLink,
-        ExchangeId::Bitstamp => SeqRule::Unsequenced,
+        ExchangeId::Bitstamp => SeqRule::Timestamped,
         _ => SeqRule::UpdateIdRange,
     }
 }

@@ -26,8 +26,13 @@ pub enum SeqRule {
     PrevLink,
     /// Bybit: each event's `u` is the previous `u` + 1. Stale if `u <=` book id.
     Consecutive,
-    /// No sequence numbers (Bitstamp): every incremental applies; gaps cannot be seen.
-    Unsequenced,
+    /// No sequence numbers; the venue's own clock orders updates (Bitstamp `microtimestamp`,
+    /// in µs, carried as the sequence id). The first incremental after a snapshot is stale if
+    /// its time is at or before the snapshot's; after that, one older than the last applied is
+    /// a gap (the venue's clock never runs backwards, so frames were lost or reordered), and
+    /// equal times apply. A lost incremental cannot be seen this way: such venues cross-check
+    /// their books against fresh snapshots.
+    Timestamped,
 }
 
 /// What [`OrderBook::apply_delta`] did.
@@ -106,9 +111,7 @@ impl OrderBook {
         for level in &delta.asks {
             upsert(&mut self.asks, *level, |a, b| cmp_price(b, a));
         }
-        if self.rule != SeqRule::Unsequenced {
-            self.seq = delta.seq.last;
-        }
+        self.seq = delta.seq.last;
         self.linked = true;
         self.check_crossed()?;
         Ok(Applied::Updated)
@@ -117,8 +120,15 @@ impl OrderBook {
     fn verdict(&self, seq: &Sequence) -> Verdict {
         let id = self.seq;
         match self.rule {
-            SeqRule::Unsequenced => Verdict::Apply,
+            SeqRule::Timestamped if self.linked => {
+                if seq.last < id {
+                    Verdict::Gap
+                } else {
+                    Verdict::Apply
+                }
+            }
             _ if seq.last <= id => Verdict::Stale,
+            SeqRule::Timestamped => Verdict::Apply,
             SeqRule::UpdateIdRange => {
                 if seq.first.unwrap_or(seq.last) > id.saturating_add(1) {
                     Verdict::Gap

@@ -65,6 +65,20 @@ fn consecutive_rule_detects_gap_and_ignores_stale() {
 }
 
 #[test]
+fn timestamped_rule_drops_at_or_before_the_snapshot_and_refuses_time_running_backwards() {
+    let mut book = OrderBook::new(SeqRule::Timestamped);
+    book.apply_snapshot(&snapshot(1_000)).unwrap();
+    let at = |t: u64| delta(None, t, None, vec![lv("99", "1")], vec![]);
+    assert_eq!(book.apply_delta(&at(999)).unwrap(), Applied::Stale);
+    assert_eq!(book.apply_delta(&at(1_000)).unwrap(), Applied::Stale);
+    assert_eq!(book.apply_delta(&at(1_005)).unwrap(), Applied::Updated);
+    assert_eq!(book.apply_delta(&at(1_005)).unwrap(), Applied::Updated, "equal times apply");
+    assert_eq!(book.seq(), 1_005);
+    assert!(matches!(book.apply_delta(&at(1_004)), Err(BookError::Gap { book_seq: 1_005, .. })));
+    assert!(!book.is_synced());
+}
+
+#[test]
 fn update_id_range_rule_follows_binance_spot() {
     let mut book = OrderBook::new(SeqRule::UpdateIdRange);
     book.apply_snapshot(&snapshot(100)).unwrap();
