@@ -1,4 +1,4 @@
-//! The md-ingest binary against md-sim (all three venues) and a real InfluxDB: about 20 s of
+//! The md-ingest binary against md-sim (every built-in venue) and a real InfluxDB: about 20 s of
 //! recording, then SIGTERM. Every trade md-sim sent must be stored exactly once, the last
 //! stored snapshot of every book must equal md-sim's book, and the status measurement must say
 //! when each symbol's connection came up and went down.
@@ -33,9 +33,10 @@ async fn records_three_venues_exactly_once_into_influxdb() {
     let data = tempfile::tempdir().unwrap();
     let metrics_addr = format!("127.0.0.1:{}", free_port());
 
+    let exchanges: Vec<&str> = venues.iter().map(|v| v.as_str()).collect();
     let mut command = md_ingest();
     command
-        .args(["--exchanges", "huobi,bybit,binance", "--influx-url", &url])
+        .args(["--exchanges", &exchanges.join(","), "--influx-url", &url])
         .args(["--influx-db", &format!("{incremental},{snapshot}")])
         .args(["--snapshot-interval", "500ms", "--metrics-addr", &metrics_addr])
         .arg("--data-dir")

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use md_bench::frames::{self, Frame, Traffic};
-use md_core::{DataPacket, ExchangeId, Payload, RawEvent, RawKind, RawTap, Status, Symbol, WsMessage};
+use md_core::{
+    DataPacket, ExchangeId, Payload, RawEvent, RawKind, RawTap, SnapshotSource, Status, Symbol, WsMessage,
+};
 use md_driver::{Driver, DriverConfig, Selection};
 use md_exchanges::{build, Endpoints};
 use md_pipeline::{FanOut, Overflow, SubscriberConfig};
@@ -159,7 +161,13 @@ async fn sees_every_frame_and_changes_nothing(venue: ExchangeId) {
     let sent: Vec<&RawEvent> = events.iter().filter(|e| matches!(e.kind, RawKind::Sent(_))).collect();
     assert!(!sent.is_empty(), "{venue}: the subscribe messages are missing");
     let rest = events.iter().filter(|e| matches!(e.kind, RawKind::Rest { .. })).count();
-    let expected_rest = if venue == ExchangeId::Binance { SYMBOLS } else { 0 };
+    // One REST snapshot per book where snapshots come over REST (Binance, Bitstamp).
+    let expected_rest =
+        if build(venue, &Endpoints::default()).unwrap().snapshot_source() == SnapshotSource::Rest {
+            SYMBOLS
+        } else {
+            0
+        };
     assert_eq!(rest, expected_rest, "{venue}: REST bodies seen by the tap");
     assert!(matches!(
         events.last().unwrap().kind,
@@ -193,4 +201,9 @@ async fn bybit_tap_sees_every_frame_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huobi_tap_sees_every_frame_and_changes_nothing() {
     sees_every_frame_and_changes_nothing(ExchangeId::Huobi).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitstamp_tap_sees_every_frame_and_changes_nothing() {
+    sees_every_frame_and_changes_nothing(ExchangeId::Bitstamp).await;
 }

@@ -83,6 +83,7 @@ trait Writer: Sync {
 struct BinanceFrames;
 struct BybitFrames;
 struct HuobiFrames;
+struct BitstampFrames;
 
 impl Writer for BinanceFrames {
     fn native(&self, k: usize) -> String {
@@ -199,12 +200,53 @@ impl Writer for HuobiFrames {
     }
 }
 
+/// Bitstamp's `microtimestamp` of sequence 0: a diff's is this plus its sequence, so it
+/// increases strictly per symbol and stays near [`TS`].
+const BITSTAMP_BASE_US: u64 = TS as u64 * 1000;
+
+impl Writer for BitstampFrames {
+    fn native(&self, k: usize) -> String {
+        format!("s{k}usdt")
+    }
+
+    fn trade(&self, native: &str, i: usize, t: i64, price: &str, qty: &str) -> Frame {
+        Frame::Text(format!(
+            r#"{{"data":{{"id":{i},"id_str":"{i}","timestamp":"{}","amount":{qty},"amount_str":"{qty}","price":{price},"price_str":"{price}","type":0,"microtimestamp":"{}","buy_order_id":1,"sell_order_id":2}},"channel":"live_trades_{native}","event":"trade"}}"#,
+            t / 1000,
+            t * 1000
+        ))
+    }
+
+    fn delta(
+        &self,
+        native: &str,
+        s: u64,
+        _t: i64,
+        bids: &[(String, String)],
+        asks: &[(String, String)],
+    ) -> Frame {
+        let us = BITSTAMP_BASE_US + s;
+        Frame::Text(format!(
+            r#"{{"data":{{"timestamp":"{}","microtimestamp":"{us}","bids":{},"asks":{}}},"channel":"diff_order_book_{native}","event":"data"}}"#,
+            us / 1_000_000,
+            quoted(bids),
+            quoted(asks)
+        ))
+    }
+
+    fn snapshot_answer(&self, _native: &str, _id: &str) -> Option<Frame> {
+        // The REST body of the empty book, older than every diff.
+        Some(Frame::Text(r#"{"timestamp":"0","microtimestamp":"0","bids":[],"asks":[]}"#.to_owned()))
+    }
+}
+
 /// The frame writer of a venue; `None` for a venue md-bench has none for.
 fn writer(venue: ExchangeId) -> Option<&'static dyn Writer> {
     match venue {
         ExchangeId::Binance => Some(&BinanceFrames),
         ExchangeId::Bybit => Some(&BybitFrames),
         ExchangeId::Huobi => Some(&HuobiFrames),
+        ExchangeId::Bitstamp => Some(&BitstampFrames),
         _ => None,
     }
 }
@@ -253,7 +295,8 @@ fn side_levels(seed: u64, bid: bool) -> Vec<(String, String)> {
                 format!("{}.{:02}", 100 + (ticks + 1) / 100, (ticks + 1) % 100)
             };
             // One level in five is deleted: books stay bounded.
-            let qty = if x % 5 == 0 { "0".to_owned() } else { format!("{}.{:04}", x % 7, x % 10_000) };
+            let qty =
+                if x.is_multiple_of(5) { "0".to_owned() } else { format!("{}.{:04}", x % 7, x % 10_000) };
             (price, qty)
         })
         .collect()
@@ -348,8 +391,8 @@ impl Generator {
 const TS: i64 = 1_700_000_000_000;
 
 /// The empty book image every synthetic symbol starts from (sequence 0), as the venue's
-/// snapshot answer: Binance REST body, or HTX `rep` (gzip) for `native`; `None` for venues
-/// whose stream sends its own snapshots.
+/// snapshot answer: Binance or Bitstamp REST body, or HTX `rep` (gzip) for `native`; `None`
+/// for venues whose stream sends its own snapshots.
 pub fn snapshot_answer(venue: ExchangeId, native: &str, id: &str) -> Option<Frame> {
     writer(venue)?.snapshot_answer(native, id)
 }

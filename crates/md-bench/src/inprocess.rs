@@ -82,7 +82,7 @@ impl InProcess {
             if let Ok(Some(_)) = self.encoder.encode(&packet, &mut self.batch) {
                 self.lines += 1;
                 // A batch of 5000 lines, as a sink seals them (and as the end-to-end run does).
-                if self.lines % 5000 == 0 {
+                if self.lines.is_multiple_of(5000) {
                     self.batch.clear();
                 }
             }

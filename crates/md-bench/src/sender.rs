@@ -1,6 +1,6 @@
 //! The replay sender: a WebSocket server on loopback that plays pre-encoded frames to whoever
 //! connects, as fast as possible or at a fixed rate, and answers what the driver asks on the
-//! way (HTX `req` snapshots in-band, Binance REST snapshots on a second port).
+//! way (HTX `req` snapshots in-band, Binance and Bitstamp REST snapshots on a second port).
 //!
 //! Paths select the mode: `/raw` plays every frame at once (the framing ceiling, no
 //! subscription); `/saturate` and `/rate/<msgs per s>` wait for the client's subscriptions
@@ -23,7 +23,7 @@ use crate::frames::{snapshot_answer, Frame, Traffic};
 /// Quiet time after the last subscribe message before playing starts.
 const SUBSCRIBE_QUIET: Duration = Duration::from_millis(1200);
 
-/// Serves `traffic` on `ws` (WebSocket) and `rest` (Binance snapshots) until the process ends.
+/// Serves `traffic` on `ws` (WebSocket) and `rest` (REST snapshots) until the process ends.
 pub async fn serve(traffic: Traffic, ws: TcpListener, rest: TcpListener) {
     // Encoded once: sending a frame then shares its bytes instead of copying them.
     let messages: Arc<Vec<Message>> = Arc::new(traffic.frames.iter().map(to_message).collect());
@@ -37,7 +37,7 @@ pub async fn serve(traffic: Traffic, ws: TcpListener, rest: TcpListener) {
     }
 }
 
-/// Binance snapshots on any path; `GET /go` releases the connections waiting after warm-up.
+/// REST snapshots on any path; `GET /go` releases the connections waiting after warm-up.
 async fn serve_rest(listener: TcpListener, venue: ExchangeId, go: Arc<tokio::sync::Semaphore>) {
     while let Ok((mut stream, _)) = listener.accept().await {
         let go = Arc::clone(&go);
@@ -101,17 +101,19 @@ async fn connection(
                 }
                 continue;
             }
+            // Binance `params`, Bybit `args`, HTX `sub`, Bitstamp `data.channel`.
             let topics: Vec<String> = ["params", "args"]
                 .iter()
                 .filter_map(|k| value[*k].as_array())
                 .flatten()
                 .filter_map(|t| t.as_str().map(str::to_owned))
                 .chain(value["sub"].as_str().map(str::to_owned))
+                .chain(value["data"]["channel"].as_str().map(str::to_owned))
                 .collect();
             for topic in topics {
                 let lower = topic.to_ascii_lowercase();
                 let native = lower
-                    .split(['@', '.'])
+                    .split(['@', '.', '_'])
                     .find(|part| natives.contains_key(*part))
                     .and_then(|part| natives.get(part));
                 if let Some(&i) = native {

@@ -34,7 +34,7 @@ pub enum ExchangeId {
     Bybit,
     /// HTX (formerly Huobi) spot; named `huobi` on the command line as in the original design.
     Huobi,
-    /// Bitstamp.
+    /// Bitstamp spot (WebSocket API v2).
     Bitstamp,
     /// A venue added by a user of the crates (see `examples/new_venue.rs`).
     Custom,
@@ -43,9 +43,10 @@ pub enum ExchangeId {
 impl ExchangeId {
     /// Every venue md-exchanges implements: the one list that flags, configs, the simulator's
     /// checks and error messages name venues from.
-    pub const BUILT_IN: [ExchangeId; 3] = [ExchangeId::Binance, ExchangeId::Bybit, ExchangeId::Huobi];
+    pub const BUILT_IN: [ExchangeId; 4] =
+        [ExchangeId::Binance, ExchangeId::Bybit, ExchangeId::Huobi, ExchangeId::Bitstamp];
 
-    /// The built-in venues' names, `binance, bybit, huobi`, for "valid: ..." messages.
+    /// The built-in venues' names, `binance, bybit, huobi, bitstamp`, for "valid: ..." messages.
     pub fn built_in_names() -> String {
         Self::BUILT_IN.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", ")
     }

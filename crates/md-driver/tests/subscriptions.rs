@@ -46,12 +46,15 @@ async fn add_refuse_and_remove_at_run_time(venue: ExchangeId) {
     let m = h.metrics.snapshot();
     assert_eq!((m.symbols_subscribed, m.books_in_sync), (2, 2), "{m:?}");
 
-    // Refuse: unknown anywhere, and known to md-sim but not listed by the venue.
+    // Refuse: unknown anywhere, and known to md-sim but not listed by the venue. Bitstamp would
+    // ack a pair it does not have and then send nothing, so nothing may even be asked.
+    let sent = h.sim.stats(venue).subscribe_messages;
     for unknown in ["DOGE-USDT", "NEW-USDT", "newusdt"] {
         let err = h.handle.subscribe(unknown).await.unwrap_err();
         assert!(matches!(err, SubscribeError::NotListed { .. }), "{unknown}: {err:?}");
     }
     assert_eq!(h.sim.subscribers(venue, &symbol("NEW-USDT")), 0, "nothing subscribed blindly");
+    assert_eq!(h.sim.stats(venue).subscribe_messages, sent, "a refused symbol sent nothing");
 
     // Remove: unsubscribed at the venue, no packet of it after its Unsubscribed statuses.
     h.handle.unsubscribe("BTC-USDT").await.unwrap();
@@ -141,6 +144,7 @@ macro_rules! venue_tests {
 venue_tests!(binance, ExchangeId::Binance);
 venue_tests!(bybit, ExchangeId::Bybit);
 venue_tests!(huobi, ExchangeId::Huobi);
+venue_tests!(bitstamp, ExchangeId::Bitstamp);
 
 #[tokio::test]
 async fn a_driver_may_start_with_nothing_and_refuses_before_its_listing() {

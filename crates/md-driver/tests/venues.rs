@@ -30,7 +30,7 @@ async fn subscribes_receives_and_answers_heartbeats(venue: ExchangeId) {
     tokio::time::sleep(Duration::from_millis(900)).await;
     let stats = h.sim.stats(venue);
     match venue {
-        ExchangeId::Bybit => assert!(stats.client_pings_received >= 2, "{stats:?}"),
+        ExchangeId::Bybit | ExchangeId::Bitstamp => assert!(stats.client_pings_received >= 2, "{stats:?}"),
         _ => assert!(stats.pongs_received >= 2, "{stats:?}"),
     }
     let m = h.metrics.snapshot();
@@ -162,34 +162,41 @@ async fn fault_run_detects_every_gap_and_ends_in_sync(venue: ExchangeId) {
     eprintln!("{venue}: gaps injected {injected}, detected {}; metrics {m:?}", m.gaps);
 }
 
+/// The tests that need no sequence numbers, as items of a venue's module.
+macro_rules! sequence_free_tests {
+    ($venue:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn subscribes_receives_and_answers_heartbeats() {
+            super::subscribes_receives_and_answers_heartbeats($venue).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn killed_connection_reconnects_and_rebuilds_books() {
+            super::killed_connection_reconnects_and_rebuilds_books($venue).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn malformed_frame_is_counted_and_the_stream_goes_on() {
+            super::malformed_frame_is_counted_and_the_stream_goes_on($venue).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn stalled_connection_is_replaced() {
+            super::stalled_connection_is_replaced($venue).await;
+        }
+    };
+}
+
 macro_rules! venue_tests {
     ($module:ident, $venue:expr) => {
         mod $module {
             use super::*;
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn subscribes_receives_and_answers_heartbeats() {
-                super::subscribes_receives_and_answers_heartbeats($venue).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn killed_connection_reconnects_and_rebuilds_books() {
-                super::killed_connection_reconnects_and_rebuilds_books($venue).await;
-            }
+            sequence_free_tests!($venue);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn gap_resyncs_only_that_symbol() {
                 super::gap_resyncs_only_that_symbol($venue).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn malformed_frame_is_counted_and_the_stream_goes_on() {
-                super::malformed_frame_is_counted_and_the_stream_goes_on($venue).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn stalled_connection_is_replaced() {
-                super::stalled_connection_is_replaced($venue).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,11 +205,21 @@ macro_rules! venue_tests {
             }
         }
     };
+    // A venue whose incrementals carry no sequence (Bitstamp) sees a withheld one only by
+    // cross-checking its books against snapshots: tests/cross_check.rs.
+    ($module:ident, $venue:expr, without_sequence) => {
+        mod $module {
+            use super::*;
+
+            sequence_free_tests!($venue);
+        }
+    };
 }
 
 venue_tests!(binance, ExchangeId::Binance);
 venue_tests!(bybit, ExchangeId::Bybit);
 venue_tests!(huobi, ExchangeId::Huobi);
+venue_tests!(bitstamp, ExchangeId::Bitstamp, without_sequence);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binance_snapshot_429_backs_off_then_succeeds() {
@@ -231,4 +248,73 @@ async fn binance_shutdown_notice_rotates_the_connection() {
     h.wait_synced().await;
     assert!(h.sim.stats(ExchangeId::Binance).connections_accepted >= 2);
     h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitstamp_request_reconnect_rotates_the_connection_and_rebuilds_books() {
+    let h = Harness::start(ExchangeId::Bitstamp).await;
+    h.wait_synced().await;
+    let resynced = |d: &common::Downstream, s: &md_core::Symbol| d.count(s, is_resynced);
+    let symbols: Vec<_> = h.symbols.iter().map(|s| s.symbol.clone()).collect();
+    h.sim.faults(ExchangeId::Bitstamp).shutdown_notice();
+    h.wait_for("every book rebuilt after bts:request_reconnect", move |d| {
+        symbols.iter().all(|s| resynced(d, s) >= 1)
+    })
+    .await;
+    assert!(h.metrics.snapshot().reconnects >= 1);
+    assert!(h.sim.stats(ExchangeId::Bitstamp).connections_accepted >= 2);
+    {
+        let d = h.downstream.lock().unwrap();
+        assert!(d.statuses.iter().any(|(_, st)| matches!(
+            st,
+            Status::Disconnected { reason: md_core::DisconnectReason::VenueShutdown, .. }
+        )));
+    }
+    h.assert_books_match_sim().await;
+    let d = h.stop().await;
+    assert_eq!(d.inconsistent, 0);
+    assert_eq!(d.duplicate_trades, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitstamp_snapshot_429_backs_off_then_succeeds() {
+    let sim = common::sim_config(ExchangeId::Bitstamp);
+    let h = Harness::start_with(sim, common::test_driver_config(), |sim| {
+        sim.faults(ExchangeId::Bitstamp).snapshot_429(3);
+    })
+    .await;
+    h.wait_synced().await;
+    assert_eq!(h.sim.stats(ExchangeId::Bitstamp).snapshot_429s, 3);
+    let m = h.metrics.snapshot();
+    assert!(m.snapshot_failures >= 3, "{m:?}");
+    assert_eq!(m.reconnects, 0);
+    h.assert_books_match_sim().await;
+    h.stop().await;
+}
+
+/// Every fault but a withheld diff (which only a cross-check can see): the books end equal to
+/// md-sim's, nothing inconsistent was passed on, no trade twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitstamp_fault_run_ends_in_sync() {
+    let h = Harness::start(ExchangeId::Bitstamp).await;
+    h.wait_synced().await;
+    let faults = h.sim.faults(ExchangeId::Bitstamp);
+    for round in 0..4 {
+        faults.send_malformed();
+        let (metrics, reconnects) = (h.metrics.clone(), h.metrics.snapshot().reconnects);
+        if round % 2 == 0 {
+            faults.drop_connections();
+        } else {
+            faults.shutdown_notice();
+        }
+        h.wait_for("the reconnect", move |_| metrics.snapshot().reconnects > reconnects).await;
+        h.wait_synced().await;
+    }
+    let m = h.metrics.snapshot();
+    assert!(m.parse_errors >= 1, "{m:?}");
+    assert_eq!(m.gaps, 0, "{m:?}");
+    h.assert_books_match_sim().await;
+    let d = h.stop().await;
+    assert_eq!(d.inconsistent, 0);
+    assert_eq!(d.duplicate_trades, 0);
 }

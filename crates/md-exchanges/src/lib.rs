@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binance;
+pub mod bitstamp;
 pub mod bybit;
 mod common;
 pub mod huobi;
@@ -38,6 +39,12 @@ pub fn build(id: ExchangeId, endpoints: &Endpoints) -> Option<Box<dyn Exchange>>
             config.ws_url = ws_url.unwrap_or(config.ws_url);
             config.rest_url = rest_url.unwrap_or(config.rest_url);
             Some(Box::new(bybit::Bybit::new(config)))
+        }
+        ExchangeId::Bitstamp => {
+            let mut config = bitstamp::BitstampConfig::default();
+            config.ws_url = ws_url.unwrap_or(config.ws_url);
+            config.rest_url = rest_url.unwrap_or(config.rest_url);
+            Some(Box::new(bitstamp::Bitstamp::new(config)))
         }
         ExchangeId::Huobi => {
             let mut config = huobi::HuobiConfig::default();

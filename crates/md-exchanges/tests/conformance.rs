@@ -1,4 +1,5 @@
-//! Conformance: the real recorded captures in `../shared/fixtures` through the parsers and books.
+//! Conformance: the real recorded captures in `../shared/fixtures` through the parsers and books
+//! (Bitstamp also through cryptofeed's raw files in `cryptofeed_raw/`).
 //!
 //! The folder comes from `MD_FIXTURES` (set by `.ci/run`). Under CI a missing folder fails the
 //! run; elsewhere the tests say so and pass, so a crate user without the captures can build.
@@ -12,7 +13,7 @@ use md_core::{
     Applied, BookDelta, BookSnapshot, BookSync, Control, DataPacket, ExchangeId, Frame, ParseError, Payload,
     SeqRule, Symbols,
 };
-use md_exchanges::{binance, build, Endpoints};
+use md_exchanges::{binance, bitstamp, build, Endpoints};
 
 fn fixtures() -> Option<PathBuf> {
     let dir = std::env::var_os("MD_FIXTURES").map(PathBuf::from);
@@ -336,4 +337,224 @@ fn htx_mixed_captures_parse_or_are_refused_cleanly() {
         }
     }
     assert!(packets > 0);
+}
+
+fn bitstamp_parse(
+    frames: &[String],
+    symbols: Symbols,
+) -> Vec<(Result<Control, ParseError>, Vec<DataPacket>)> {
+    let parser = build(ExchangeId::Bitstamp, &Endpoints::default()).unwrap().parser(Arc::new(symbols));
+    frames
+        .iter()
+        .map(|f| {
+            let mut out = Vec::new();
+            (parser.parse(Frame::Text(f), 1, &mut out), out)
+        })
+        .collect()
+}
+
+#[test]
+fn bitstamp_bateur_snapshot_then_diffs() {
+    let Some(dir) = fixtures() else { return };
+    let body = &lines(&dir, "bitstamp/rest_order_book_bateur_cryptofeed.jsonl")[0];
+    let snapshot = bitstamp::parse_order_book(body, md_core::Symbol::new("BAT", "EUR"), 1).unwrap();
+    assert_eq!(snapshot.exchange_ts, 1_641_343_695_564_720_000);
+    let snapshot = snapshot_of(snapshot);
+    assert_eq!(snapshot.seq, 1_641_343_695_564_720);
+    assert_eq!((snapshot.bids.len(), snapshot.asks.len()), (155, 174));
+
+    let parsed = bitstamp_parse(
+        &lines(&dir, "bitstamp/ws_diff_order_book_bateur_cryptofeed.jsonl"),
+        Symbols::default(),
+    );
+    assert!(parsed.iter().all(|(_, out)| out.iter().all(|p| p.symbol.as_str() == "BAT-EUR")));
+    let diffs = deltas(parsed);
+    assert_eq!(diffs.len(), 14);
+    for pair in diffs.windows(2) {
+        assert!(pair[1].seq.last > pair[0].seq.last, "microtimestamps strictly increase");
+    }
+    let mut sync = BookSync::new(SeqRule::Timestamped, 100);
+    for delta in diffs.iter().cloned() {
+        assert_eq!(sync.on_delta(delta), Err(md_core::BookError::NotSynced));
+    }
+    // 4 diffs at or before the snapshot's microtimestamp are dropped, the 10 after it apply.
+    assert_eq!(sync.on_snapshot(&snapshot).unwrap(), 10);
+    assert_eq!(sync.book().seq(), 1_641_343_698_697_885);
+
+    // Live on a fresh book: every delete hits a level that exists, and it is never crossed.
+    let mut book = md_core::OrderBook::new(SeqRule::Timestamped);
+    book.apply_snapshot(&snapshot).unwrap();
+    let (mut stale, mut deletes) = (0, 0);
+    for delta in &diffs {
+        let before = book.top(usize::MAX);
+        let applied = book.apply_delta(delta).unwrap();
+        if applied == Applied::Stale {
+            stale += 1;
+            continue;
+        }
+        for (levels, side) in [(&delta.bids, &before.bids), (&delta.asks, &before.asks)] {
+            for level in levels.iter().filter(|l| l.qty.is_zero()) {
+                assert!(side.iter().any(|l| l.price == level.price), "delete of a missing level {level:?}");
+                deletes += 1;
+            }
+        }
+        let (bid, ask) = (book.best_bid().unwrap().price, book.best_ask().unwrap().price);
+        assert!(bid < ask, "crossed: {bid} >= {ask}");
+    }
+    assert_eq!((stale, deletes), (4, 9));
+    assert_eq!(book.depth(), (155, 174));
+    assert_eq!(book.best_bid().unwrap().price.to_string(), "1.16134");
+    assert_eq!(book.best_ask().unwrap().price.to_string(), "1.16349");
+}
+
+#[test]
+fn bitstamp_trades_acks_errors_and_other_channels() {
+    let Some(dir) = fixtures() else { return };
+    let trades = bitstamp_parse(&lines(&dir, "bitstamp/ws_live_trades_cryptofeed.jsonl"), Symbols::default());
+    let trades: Vec<md_core::Trade> = trades
+        .into_iter()
+        .flat_map(|(result, out)| {
+            assert_eq!(result.unwrap(), Control::Data);
+            out
+        })
+        .map(|p| {
+            assert_eq!(p.symbol.as_str(), "ETH-USD");
+            let Payload::Trade(trade) = p.data else { panic!("{:?}", p.data) };
+            trade
+        })
+        .collect();
+    assert_eq!(trades.len(), 6);
+    assert_eq!(trades[0].side, md_core::Side::Buy);
+    assert!(trades[1..].iter().all(|t| t.side == md_core::Side::Sell));
+    assert_eq!(trades[0].qty.to_string(), "0.07920000");
+    assert_eq!(trades[0].trade_id, md_core::TradeId::Number(216_000_477));
+
+    for (file, count) in [
+        ("bitstamp/ws_subscription_succeeded_cryptofeed.jsonl", 3),
+        ("bitstamp/ws_bts_error_semenmsu_COMPACTED.jsonl", 1),
+    ] {
+        let parsed = bitstamp_parse(&lines(&dir, file), Symbols::default());
+        assert_eq!(parsed.len(), count);
+        for (result, out) in parsed {
+            assert!(out.is_empty());
+            match result.unwrap() {
+                Control::Subscribed { topic } => assert!(topic.starts_with("diff_order_book_"), "{topic}"),
+                Control::Rejected { message } => assert_eq!(message, "code null: Incorrect JSON format."),
+                other => panic!("{file}: {other:?}"),
+            }
+        }
+    }
+
+    // The mixed capture: a trade whose `amount_str` is `1E-8`, a diff, and channels md does not
+    // record (top-100 images, orders), which are unknown frames; its last line is a REST body.
+    let mixed = lines(&dir, "bitstamp/ws_and_rest_mixed_btcusd_cmp.jsonl");
+    let parsed = bitstamp_parse(&mixed[..4], Symbols::default());
+    let Payload::Trade(trade) = &parsed[0].1[0].data else { panic!() };
+    assert_eq!(trade.qty, md_core::parse_decimal("0.00000001").unwrap());
+    assert_eq!(trade.price.to_string(), "57748.80");
+    assert!(matches!(parsed[1].1[0].data, Payload::BookDelta(_)));
+    for (result, out) in &parsed[2..] {
+        assert!(matches!(result, Err(ParseError::UnknownFrame { .. })), "{result:?}");
+        assert!(out.is_empty());
+    }
+    let rest =
+        snapshot_of(bitstamp::parse_order_book(&mixed[4], md_core::Symbol::new("BTC", "USD"), 1).unwrap());
+    assert_eq!((rest.seq, rest.bids.len(), rest.asks.len()), (1_654_243_213_142_992, 5, 5));
+    // Top-100 images of `order_book_btcusd`: not a channel md records.
+    for (result, out) in bitstamp_parse(
+        &lines(&dir, "bitstamp/ws_order_book_btcusd_top100_gocryptotrader.jsonl"),
+        Symbols::default(),
+    ) {
+        assert!(matches!(result, Err(ParseError::UnknownFrame { .. })), "{result:?}");
+        assert!(out.is_empty());
+    }
+    // What cryptofeed sent is what md sends.
+    let listing = Symbols::new([md_core::SymbolInfo {
+        symbol: md_core::Symbol::new("SGB", "EUR"),
+        native: "sgbeur".into(),
+        trading: true,
+    }]);
+    let venue = build(ExchangeId::Bitstamp, &Endpoints::default()).unwrap();
+    let info = listing.iter().next().unwrap();
+    let ours = venue.subscribe_messages(&venue.topics(info, md_core::Channel::Book));
+    assert_eq!(ours[0], lines(&dir, "bitstamp/ws_client_sent_cryptofeed.jsonl")[0]);
+}
+
+/// cryptofeed's raw files: `<ts>: <json>` received lines, `<url> -> <ts>: <body>` HTTP lines.
+fn cryptofeed_bodies(dir: &std::path::Path, file: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(dir.join("cryptofeed_raw").join(file)).unwrap();
+    text.lines()
+        .filter_map(|line| {
+            if let Some((url, rest)) = line.split_once(" -> ") {
+                let (_, body) = rest.split_once(": ")?;
+                return Some((url.to_owned(), body.to_owned()));
+            }
+            let (ts, body) = line.split_once(": ")?;
+            ts.bytes().all(|b| b.is_ascii_digit() || b == b'.').then(|| (String::new(), body.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn bitstamp_cryptofeed_capture_rebuilds_every_book_it_has_a_snapshot_for() {
+    let Some(dir) = fixtures() else { return };
+    let listing_body = &cryptofeed_bodies(&dir, "BITSTAMP.0.prefix.txt")[0].1;
+    let listing = bitstamp::parse_trading_pairs(listing_body).unwrap();
+    assert_eq!((listing.len(), listing.trading().count()), (140, 140));
+    assert_eq!(listing.canonical("usdteur").unwrap().as_str(), "USDT-EUR");
+
+    let mut books: std::collections::HashMap<md_core::Symbol, md_core::OrderBook> = Default::default();
+    for (url, body) in cryptofeed_bodies(&dir, "BITSTAMP.http.prefix.txt") {
+        let native = url.trim_end_matches('/').rsplit('/').next().unwrap().to_owned();
+        let symbol = listing.canonical(&native).unwrap().clone();
+        let snapshot = snapshot_of(bitstamp::parse_order_book(&body, symbol.clone(), 1).unwrap());
+        let mut book = md_core::OrderBook::new(SeqRule::Timestamped);
+        book.apply_snapshot(&snapshot).unwrap();
+        books.insert(symbol, book);
+    }
+    assert_eq!(books.len(), 6);
+
+    let frames: Vec<String> =
+        cryptofeed_bodies(&dir, "BITSTAMP.ws.prefix.txt").into_iter().map(|(_, body)| body).collect();
+    let (mut acks, mut trades) = (0, 0);
+    let mut counts: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for (result, out) in bitstamp_parse(&frames, listing) {
+        match result.unwrap() {
+            Control::Subscribed { .. } => acks += 1,
+            Control::Data => {}
+            other => panic!("{other:?}"),
+        }
+        for packet in out {
+            match packet.data {
+                Payload::Trade(_) => trades += 1,
+                Payload::BookDelta(delta) => {
+                    let Some(book) = books.get_mut(&packet.symbol) else { continue };
+                    let entry = counts.entry(packet.symbol.to_string()).or_default();
+                    match book.apply_delta(&delta).unwrap() {
+                        Applied::Stale => entry.0 += 1,
+                        Applied::Updated => entry.1 += 1,
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!((acks, trades), (20, 10));
+    // Dropped (at or before the snapshot) and applied diffs per pair, as SOURCES.md lists them;
+    // SGB-EUR gets no diffs in the capture.
+    let expected: std::collections::BTreeMap<String, (usize, usize)> = [
+        ("BAT-EUR", (14, 75)),
+        ("ETH-USD", (12, 73)),
+        ("USDT-EUR", (12, 89)),
+        ("USDT-USD", (13, 61)),
+        ("XRP-EUR", (6, 64)),
+    ]
+    .into_iter()
+    .map(|(s, c)| (s.to_owned(), c))
+    .collect();
+    assert_eq!(counts, expected);
+    for (symbol, book) in &books {
+        assert!(book.is_synced(), "{symbol}");
+        assert!(book.best_bid().unwrap().price < book.best_ask().unwrap().price, "{symbol}");
+    }
 }

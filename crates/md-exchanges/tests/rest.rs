@@ -1,5 +1,5 @@
 //! The REST side of each venue against a local mock: symbol listings (with Bybit's paging),
-//! Binance depth snapshots, and how HTTP failures are classified.
+//! Binance and Bitstamp depth snapshots, and how HTTP failures are classified.
 #![allow(clippy::unwrap_used)]
 
 use md_core::{ExchangeId, Payload, Symbol, SymbolError};
@@ -114,6 +114,42 @@ async fn htx_lists_online_symbols() {
     assert_eq!(symbols.len(), 2);
     assert_eq!(symbols.trading().count(), 1);
     assert_eq!(symbols.resolve("BTC-USDT").unwrap().native, "btcusdt");
+}
+
+#[tokio::test]
+async fn bitstamp_lists_pairs_and_fetches_full_depth_snapshots() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/trading-pairs-info/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"[{"trading":"Enabled","base_decimals":8,"url_symbol":"btcusd","name":"BTC/USD","counter_decimals":2},
+                {"trading":"Disabled","base_decimals":8,"url_symbol":"sgbeur","name":"SGB/EUR","counter_decimals":5}]"#,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/order_book/btcusd/"))
+        .and(query_param_is_missing("group"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"timestamp":"1641343695","microtimestamp":"1641343695564720","bids":[["100.10","1.50000000"]],"asks":[["100.20","2.00000000"]]}"#,
+        ))
+        .mount(&server)
+        .await;
+    let bitstamp = venue(ExchangeId::Bitstamp, &server);
+    let symbols = bitstamp.get_symbols().await.unwrap();
+    assert_eq!((symbols.len(), symbols.trading().count()), (2, 1));
+    let btc = symbols.resolve("BTC-USD").unwrap().clone();
+    assert_eq!(btc.native, "btcusd");
+    assert!(!symbols.resolve("sgbeur").unwrap().trading);
+
+    let response = bitstamp.fetch_snapshot(&btc).await.unwrap();
+    assert!(response.url.ends_with("/api/v2/order_book/btcusd/"), "{}", response.url);
+    let packet = bitstamp.parse_snapshot(&btc, &response.body, 77).unwrap();
+    assert_eq!((packet.symbol.as_str(), packet.local_ts), ("BTC-USD", 77));
+    assert_eq!(packet.exchange_ts, 1_641_343_695_564_720_000);
+    let Payload::BookSnapshot(snapshot) = packet.data else { panic!() };
+    assert_eq!(snapshot.seq, 1_641_343_695_564_720);
+    assert_eq!(bitstamp.rest_limits().snapshot_weight, 1);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use md_core::{DataPacket, ExchangeId, Frame, Parser, Symbols};
 use md_exchanges::{build, Endpoints};
 use proptest::prelude::*;
 
-const VALID: [(ExchangeId, &str); 7] = [
+const VALID: [(ExchangeId, &str); 11] = [
     (
         ExchangeId::Binance,
         r#"{"stream":"bnbbtc@depth@100ms","data":{"e":"depthUpdate","E":1,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}}"#,
@@ -34,6 +34,22 @@ const VALID: [(ExchangeId, &str); 7] = [
     (
         ExchangeId::Huobi,
         r#"{"ch":"market.btcusdt.trade.detail","ts":1,"tick":{"id":1,"ts":1,"data":[{"id":100182534526255757567432481,"ts":1,"tradeId":102,"amount":0.006,"price":52648.62,"direction":"buy"}]}}"#,
+    ),
+    (
+        ExchangeId::Bitstamp,
+        r#"{"data":{"timestamp":"1641343694","microtimestamp":"1641343694435337","bids":[["1.16133","1200.00000000"],["1.16007","0.00000000"]],"asks":[["1.16456","0"]]},"channel":"diff_order_book_bateur","event":"data"}"#,
+    ),
+    (
+        ExchangeId::Bitstamp,
+        r#"{"data":{"id":216000477,"id_str":"216000477","timestamp":"1641343699","amount":0.0792,"amount_str":"1E-8","price":3805.44,"price_str":"3805.44","type":0,"microtimestamp":"1641343699596000","buy_order_id":1,"sell_order_id":2},"channel":"live_trades_ethusd","event":"trade"}"#,
+    ),
+    (
+        ExchangeId::Bitstamp,
+        r#"{"event":"bts:error","channel":"","data":{"code":4009,"message":"Bad subscription string."}}"#,
+    ),
+    (
+        ExchangeId::Bitstamp,
+        r#"{"event":"bts:subscription_succeeded","channel":"live_trades_ethusd","data":{}}"#,
     ),
 ];
 
@@ -75,7 +91,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), venue in 0usize..3) {
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), venue in 0usize..md_core::ExchangeId::BUILT_IN.len()) {
         parse_every_way(md_core::ExchangeId::BUILT_IN[venue], &bytes);
     }
 

@@ -8,7 +8,7 @@ use md_core::{ExchangeId, Symbol};
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// The venues to serve: any for which [`crate::simulates`] holds ([`ExchangeId::Binance`],
-    /// [`ExchangeId::Bybit`], [`ExchangeId::Huobi`]). The default is every built-in venue, so a
+    /// [`ExchangeId::Bybit`], [`ExchangeId::Huobi`], [`ExchangeId::Bitstamp`]). The default is every built-in venue, so a
     /// venue added to [`ExchangeId::BUILT_IN`] without a simulator makes the default invalid
     /// (loudly) rather than being left out.
     pub venues: Vec<ExchangeId>,

@@ -30,14 +30,16 @@ impl Faults {
 
     /// Withholds the next incremental of `symbol` on every connection. The update is still
     /// applied to the true book and its sequence ids are consumed, so the client sees a gap.
-    /// Unknown symbols are ignored.
+    /// Bitstamp's diffs carry no sequence: there the diff is lost silently (the next one's
+    /// later `microtimestamp` looks like any other), and only a comparison with a fresh REST
+    /// snapshot shows the book is wrong. Unknown symbols are ignored.
     pub fn skip_sequence(&self, symbol: &Symbol) {
         let Some(sym) = self.venue.find_symbol(symbol) else { return };
         self.venue.lock().syms[sym].skip_next = true;
     }
 
     /// Sends malformed data frames on every open connection, after what is already queued:
-    /// Binance and Bybit one text frame of truncated JSON; HTX one gzip frame of truncated
+    /// Binance, Bybit and Bitstamp one text frame of truncated JSON; HTX one gzip frame of truncated
     /// JSON and one of corrupt gzip. A parser must refuse each and keep the stream.
     pub fn send_malformed(&self) {
         let venue = &self.venue;
@@ -66,8 +68,9 @@ impl Faults {
     }
 
     /// Binance: sends `{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":ms}}` on
-    /// every open connection (the client should reconnect). Bybit and HTX have no such
-    /// notice: a no-op there, counted nowhere.
+    /// every open connection (the client should reconnect); Bitstamp:
+    /// `{"event":"bts:request_reconnect","channel":"","data":null}` (maintenance). Bybit and
+    /// HTX have no such notice: a no-op there, counted nowhere.
     pub fn shutdown_notice(&self) {
         let venue = &self.venue;
         let Some(frame) = venue.protocol.shutdown_notice() else { return };
@@ -82,7 +85,8 @@ impl Faults {
     /// While `refuse` is set, refuses every snapshot request for `symbol` as the venue
     /// refuses a symbol it does not have (a delisted one): Binance REST `/api/v3/depth`
     /// answers HTTP 400 `{"code":-1121,"msg":"Invalid symbol."}`; HTX `req` answers
-    /// `{"status":"error","err-code":"bad-request","err-msg":"invalid symbol <native>"}`.
+    /// `{"status":"error","err-code":"bad-request","err-msg":"invalid symbol <native>"}`;
+    /// Bitstamp REST `/api/v2/order_book/{pair}/` answers HTTP 404.
     /// Bybit sends its snapshots in-stream: no effect there. Each refusal is counted in
     /// [`crate::SimStats::snapshots_refused`]; [`Faults::snapshot_429`] takes precedence, as a
     /// rate limit comes before any look-up. Unknown symbols are ignored.
@@ -91,8 +95,8 @@ impl Faults {
         self.venue.lock().syms[sym].refuse_snapshots = refuse;
     }
 
-    /// Refuses the next `n` snapshot requests: Binance REST `/api/v3/depth` answers HTTP 429
-    /// with `Retry-After: 1`; HTX `req` answers `{"status":"error","err-msg":"429 too many
+    /// Refuses the next `n` snapshot requests: Binance REST `/api/v3/depth` and Bitstamp REST
+    /// `/api/v2/order_book/{pair}/` answer HTTP 429 with `Retry-After: 1`; HTX `req` answers `{"status":"error","err-msg":"429 too many
     /// request"}`. Bybit sends its snapshots in-stream: no effect there.
     pub fn snapshot_429(&self, n: usize) {
         self.venue.snapshot_429.fetch_add(n, Ordering::AcqRel);

@@ -99,7 +99,8 @@ pub(crate) struct SymState {
     pub book_rng: SplitMix64,
     /// Drives trades.
     pub trade_rng: SplitMix64,
-    /// The venue's book sequence: Binance update id, Bybit `u`, HTX `seqNum`.
+    /// The venue's book sequence: Binance update id, Bybit `u`, HTX `seqNum`, Bitstamp
+    /// `microtimestamp` (µs) of the last update.
     pub seq: u64,
     /// Bybit's cross sequence `seq`.
     pub cross_seq: u64,

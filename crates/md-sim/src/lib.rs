@@ -1,13 +1,15 @@
 //! md-sim: a loopback exchange simulator for md's tests, examples and benchmarks.
 //!
-//! It speaks the Binance spot, Bybit v5 spot and HTX spot protocols — WebSocket plus the REST
-//! endpoints md uses — from seeded synthetic books and trades, with fault injection:
+//! It speaks the Binance spot, Bybit v5 spot, HTX spot and Bitstamp WebSocket v2 protocols —
+//! WebSocket plus the REST endpoints md uses — from seeded synthetic books and trades, with
+//! fault injection:
 //!
 //! | venue | WebSocket | REST |
 //! |---|---|---|
 //! | Binance | `/stream` (combined; `SUBSCRIBE`/`UNSUBSCRIBE`, or `?streams=a/b`) | `/api/v3/exchangeInfo`, `/api/v3/depth` |
 //! | Bybit | `/v5/public/spot` (`op:subscribe`/`op:unsubscribe`) | `/v5/market/instruments-info` (2 rows a page) |
 //! | HTX | `/ws` and `/feed` (same behaviour, gzip binary frames; `sub`/`unsub`/`req`) | `/v1/common/symbols` |
+//! | Bitstamp | `/` (`bts:subscribe`/`bts:unsubscribe`, one channel each; `bts:heartbeat`) | `/api/v2/trading-pairs-info/`, `/api/v2/order_book/{pair}/` |
 //!
 //! Each venue is one protocol module; [`simulates`] says whether md-sim has one for a venue,
 //! and [`SimConfig::validate`] refuses a venue it has none for (never serving it another
@@ -16,9 +18,10 @@
 //! Each venue keeps a true book per symbol (exactly `depth` levels a side, never crossed),
 //! updated `updates_per_sec` times a second; every update is applied to the true book and
 //! sent as the venue's incremental, numbered as the venue numbers them (Binance `U..=u`,
-//! Bybit `u + 1`, HTX `seqNum` jumps linked by `prevSeqNum`). Images (Binance REST depth,
-//! Bybit subscribe snapshot, HTX `req`) are taken under the same lock as the incrementals, so
-//! they always line up with the stream. [`Simulator::pause`] stops updates and trades, giving
+//! Bybit `u + 1`, HTX `seqNum` jumps linked by `prevSeqNum`, Bitstamp none: a strictly
+//! increasing `microtimestamp`, which md-sim keeps as the book's sequence). Images (Binance
+//! and Bitstamp REST depth, Bybit subscribe snapshot, HTX `req`) are taken under the same lock
+//! as the incrementals, so they always line up with the stream. [`Simulator::pause`] stops updates and trades, giving
 //! a quiescent point at which [`Simulator::book`] is what a correct client must hold.
 //!
 //! Listings and subscriptions can be watched and changed at run time, for tests of clients
@@ -34,7 +37,8 @@
 //!   symbol's do (Binance HTTP 400 `-1121 Invalid symbol.`).
 //!
 //! Contents are deterministic for a seed (book walks and sequence steps per venue and
-//! symbol); timing is wall-clock, so how many updates happen before a given moment is not.
+//! symbol; Bitstamp's sequence is the wall clock); timing is wall-clock, so how many updates
+//! happen before a given moment is not.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -160,7 +164,8 @@ impl Simulator {
     }
 
     /// The venue's WebSocket URL: `ws://127.0.0.1:PORT/stream` (Binance),
-    /// `.../v5/public/spot` (Bybit), `.../ws` (HTX; `/feed` on the same port works too).
+    /// `.../v5/public/spot` (Bybit), `.../ws` (HTX; `/feed` on the same port works too),
+    /// `.../` (Bitstamp).
     ///
     /// # Panics
     /// If the venue is not simulated.
@@ -200,7 +205,8 @@ impl Simulator {
     }
 
     /// Lists (`true`) or delists (`false`) an instrument on the venue's REST listing
-    /// endpoints (Binance `exchangeInfo`, Bybit `instruments-info`, HTX `common/symbols`),
+    /// endpoints (Binance `exchangeInfo`, Bybit `instruments-info`, HTX `common/symbols`,
+    /// Bitstamp `trading-pairs-info`),
     /// from the next request on. Only the listing changes: the instrument keeps ticking,
     /// connections subscribed to it keep receiving its data and new subscriptions and
     /// snapshots of it still work. A real venue stops trading a delisted instrument; for
@@ -218,7 +224,7 @@ impl Simulator {
     }
 
     /// The true current book, full depth, best first, with the venue's current sequence id
-    /// (Binance last update id, Bybit `u`, HTX `seqNum`).
+    /// (Binance last update id, Bybit `u`, HTX `seqNum`, Bitstamp `microtimestamp`).
     pub fn book(&self, venue: ExchangeId, symbol: &Symbol) -> Option<BookSnapshot> {
         let v = self.venue(venue)?;
         let sym = v.find_symbol(symbol)?;

@@ -1,6 +1,6 @@
 //! `md-sim`: runs the exchange simulator on loopback and prints each venue's URLs.
 //!
-//! `md-sim --venues binance,bybit,huobi --symbols BTC-USDT,ETH-USDT --rate 20 --seed 1`
+//! `md-sim --venues binance,bybit,huobi,bitstamp --symbols BTC-USDT,ETH-USDT --rate 20 --seed 1`
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,12 +9,12 @@ use clap::Parser;
 use md_core::{ExchangeId, Symbol};
 use md_sim::{SimConfig, Simulator};
 
-/// A loopback Binance / Bybit / HTX market-data simulator.
+/// A loopback Binance / Bybit / HTX / Bitstamp market-data simulator.
 #[derive(Debug, Parser)]
 #[command(name = "md-sim", version, about)]
 struct Args {
-    /// Venues to simulate, comma-separated: binance, bybit, huobi (or htx).
-    #[arg(long, default_value = "binance,bybit,huobi", value_delimiter = ',')]
+    /// Venues to simulate, comma-separated: binance, bybit, huobi (or htx), bitstamp.
+    #[arg(long, default_value = "binance,bybit,huobi,bitstamp", value_delimiter = ',')]
     venues: Vec<String>,
     /// Canonical symbols, comma-separated (BTC-USDT,ETH-USDT).
     #[arg(long, default_value = "BTC-USDT,ETH-USDT,SOL-USDT", value_delimiter = ',')]

@@ -10,17 +10,21 @@ pub struct SimStats {
     pub connections_accepted: u64,
     /// WebSocket connections open now.
     pub connections_open: u64,
-    /// Subscribe requests received (Binance `SUBSCRIBE`, Bybit `op:subscribe`, HTX `sub`), valid or not.
+    /// Subscribe requests received (Binance `SUBSCRIBE`, Bybit `op:subscribe`, HTX `sub`,
+    /// Bitstamp `bts:subscribe`), valid or not.
     pub subscribe_messages: u64,
-    /// Unsubscribe requests received (Binance `UNSUBSCRIBE`, Bybit `op:unsubscribe`, HTX `unsub`), valid or not.
+    /// Unsubscribe requests received (Binance `UNSUBSCRIBE`, Bybit `op:unsubscribe`, HTX `unsub`,
+    /// Bitstamp `bts:unsubscribe`), valid or not.
     pub unsubscribe_messages: u64,
-    /// Server heartbeats sent (Binance ping frames, HTX `{"ping":n}`).
+    /// Server heartbeats sent (Binance and Bitstamp ping frames, HTX `{"ping":n}`).
     pub pings_sent: u64,
     /// Client answers that matched an outstanding server heartbeat.
     pub pongs_received: u64,
-    /// Client-initiated heartbeats answered (Bybit `{"op":"ping"}`, HTX client `{"ping":n}`).
+    /// Client-initiated heartbeats answered (Bybit `{"op":"ping"}`, HTX client `{"ping":n}`,
+    /// Bitstamp `{"event":"bts:heartbeat"}`).
     pub client_pings_received: u64,
-    /// Book images handed out: Binance REST depth answers, Bybit WS snapshots, HTX `req` replies.
+    /// Book images handed out: Binance and Bitstamp REST depth answers, Bybit WS snapshots, HTX
+    /// `req` replies.
     pub snapshots_served: u64,
     /// Snapshot requests refused with 429 by the [`crate::Faults::snapshot_429`] fault.
     pub snapshot_429s: u64,

@@ -72,6 +72,90 @@ async fn bybit_snapshot_and_deltas_rebuild_the_true_book() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitstamp_diffs_and_rest_snapshot_rebuild_the_true_book() {
+    let sim = within(5, Simulator::start(common::config(ExchangeId::Bitstamp))).await.unwrap();
+    let mut client = round_trip(ExchangeId::Bitstamp, None, &sim).await;
+    // One ack per channel, naming it.
+    assert!(client.controls.contains(&Control::Subscribed { topic: "diff_order_book_btcusdt".into() }));
+    assert_eq!(client.acks(), 6);
+    client.send(r#"{"event":"bts:heartbeat"}"#.into()).await;
+    assert!(client.read_until(5, |c| c.controls.last() == Some(&Control::Pong)).await);
+    let stats = sim.stats(ExchangeId::Bitstamp);
+    assert_eq!(stats.subscribe_messages, 6);
+    assert_eq!(stats.client_pings_received, 1);
+    assert_eq!(stats.snapshots_served, 3);
+    assert!(stats.pings_sent > 0, "WebSocket pings as the real venue sends them");
+    within(5, sim.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitstamp_acks_unknown_pairs_then_stays_silent_and_refuses_bad_requests() {
+    let sim = within(5, Simulator::start(common::config(ExchangeId::Bitstamp))).await.unwrap();
+    let mut client = Client::connect(&sim, ExchangeId::Bitstamp, None).await;
+    // A pair the venue does not have: acked like any other, then nothing, forever.
+    client.send(r#"{"event":"bts:subscribe","data":{"channel":"live_trades_dogeusdt"}}"#.into()).await;
+    client.send(r#"{"event":"bts:subscribe","data":{"channel":"diff_order_book_dogeusdt"}}"#.into()).await;
+    assert!(client.read_until(5, |c| c.acks() == 2).await);
+    client.drain(Duration::from_millis(300)).await;
+    assert_eq!(client.packets, 0);
+    for bad in [
+        r#"{"event":"bts:subscribe","data":{"channel":"live_trades_BTCUSDT"}}"#,
+        r#"{"event":"bts:subscribe","data":{"channel":"kline_btcusdt"}}"#,
+        r#"{"event":"bts:nothing"}"#,
+        "{not json",
+    ] {
+        client.send(bad.into()).await;
+    }
+    let refused = |c: &Client| c.controls.iter().filter(|x| matches!(x, Control::Rejected { .. })).count();
+    assert!(client.read_until(5, |c| refused(c) == 4).await, "{:?}", client.controls);
+    let messages: Vec<&Control> =
+        client.controls.iter().filter(|x| matches!(x, Control::Rejected { .. })).collect();
+    assert_eq!(
+        messages,
+        [
+            &Control::Rejected { message: "code 4009: Invalid channel provided.".into() },
+            &Control::Rejected { message: "code 4009: Bad subscription string.".into() },
+            &Control::Rejected { message: "code 4009: Bad subscription string.".into() },
+            &Control::Rejected { message: "code null: Incorrect JSON format.".into() },
+        ]
+    );
+    assert_eq!(client.packets, 0);
+    // A client frame over 512 bytes: the venue drops the connection.
+    let long =
+        format!(r#"{{"event":"bts:subscribe","data":{{"channel":"live_trades_{}"}}}}"#, "x".repeat(480));
+    assert!(long.len() > 512);
+    client.send(long).await;
+    assert!(client.read_until(5, |c| c.closed).await, "still open after a 513-byte frame");
+    within(5, sim.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitstamp_rest_listing_and_full_depth_book() {
+    let mut config = common::config(ExchangeId::Bitstamp);
+    config.updates_per_sec = 0.0;
+    let sim = within(5, Simulator::start(config)).await.unwrap();
+    let rest = sim.rest_url(ExchangeId::Bitstamp);
+    let (status, _, body) = common::http_get(&rest, "/api/v2/trading-pairs-info/").await;
+    assert_eq!(status, 200);
+    let pairs: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(pairs[0]["url_symbol"], "btcusdt");
+    assert_eq!(pairs[0]["name"], "BTC/USDT");
+    assert_eq!(pairs[0]["trading"], "Enabled");
+    let (status, _, body) = common::http_get(&rest, "/api/v2/order_book/ethusdt/").await;
+    assert_eq!(status, 200);
+    let book: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let truth = sim.book(ExchangeId::Bitstamp, &md_core::Symbol::new("ETH", "USDT")).unwrap();
+    assert_eq!(book["microtimestamp"], truth.seq.to_string());
+    assert_eq!(book["timestamp"], (truth.seq / 1_000_000).to_string());
+    assert_eq!(book["bids"].as_array().unwrap().len(), 20, "full depth");
+    assert_eq!(book["asks"][0][1].as_str().unwrap().split('.').nth(1).unwrap().len(), 8);
+    for path in ["/api/v2/order_book/dogeusdt/", "/api/v2/order_book/ETHUSDT/", "/api/v2/ticker/ethusdt/"] {
+        assert_eq!(common::http_get(&rest, path).await.0, 404, "{path}");
+    }
+    within(5, sim.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bybit_small_depth_topics_stay_exact_and_big_requests_are_refused() {
     let sim = within(5, Simulator::start(common::config(ExchangeId::Bybit))).await.unwrap();
     let mut client = Client::connect(&sim, ExchangeId::Bybit, None).await;

@@ -79,6 +79,11 @@ async fn huobi_unsub_stops_one_symbol() {
     unsubscribe_one_symbol(ExchangeId::Huobi).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitstamp_unsubscribe_stops_one_symbol() {
+    unsubscribe_one_symbol(ExchangeId::Bitstamp).await;
+}
+
 /// The acks' exact shapes, read raw (the parsers reduce them to `Control::Subscribed`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribe_acks_have_the_venues_shapes() {
@@ -120,6 +125,13 @@ async fn unsubscribe_acks_have_the_venues_shapes() {
     assert_eq!(refusal["status"], "error");
     assert_eq!(refusal["err-code"], "bad-request");
     assert_eq!(refusal["err-msg"], "unsub with not subbed topic");
+    let mut bitstamp = Client::connect(&sim, ExchangeId::Bitstamp, None).await;
+    bitstamp.send(r#"{"event":"bts:subscribe","data":{"channel":"live_trades_btcusdt"}}"#.into()).await;
+    bitstamp.send(r#"{"event":"bts:unsubscribe","data":{"channel":"live_trades_btcusdt"}}"#.into()).await;
+    assert_eq!(
+        raw(&mut bitstamp, |t| t.contains("unsubscription")).await,
+        r#"{"event":"bts:unsubscription_succeeded","channel":"live_trades_btcusdt","data":{}}"#
+    );
     for id in ExchangeId::BUILT_IN {
         assert_eq!(sim.subscribers(id, &Symbol::new("BTC", "USDT")), 0, "{id}");
     }

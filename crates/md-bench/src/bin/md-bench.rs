@@ -2,7 +2,7 @@
 //! process, into the real driver (parse, verify books) and a counting line-protocol sink.
 //!
 //! ```sh
-//! cargo run --release -p md-bench -- [--venues binance,bybit,huobi] [--symbols 100]
+//! cargo run --release -p md-bench -- [--venues binance,bybit,huobi,bitstamp] [--symbols 100]
 //!     [--messages 1000000] [--rates 20000,100000] [--seconds 10] [--influx-url URL]
 //! ```
 //! Per venue it reports, in one run: the raw WebSocket framing ceiling (msgs/s read with no
@@ -81,7 +81,7 @@ impl Runtime {
     }
 }
 
-const USAGE: &str = "usage: md-bench [--venues binance,bybit,huobi] [--symbols N] [--messages N] \
+const USAGE: &str = "usage: md-bench [--venues binance,bybit,huobi,bitstamp] [--symbols N] [--messages N] \
 [--rates R1,R2 | --rates \"\"] [--seconds S] [--runtimes one,multi,capture] [--rounds N] [--influx-url URL] [--replay]";
 
 /// Parses the flags; a bad one is an error naming it and what is valid.

@@ -50,14 +50,14 @@
 //!
 //! # Venues
 //!
-//! md reads the venues md implements ([`ExchangeId::BUILT_IN`]: binance, bybit, huobi); any
-//! other venue is refused up front with [`ForeignError::Unsupported`], which names what md
-//! reads. `SymbolInfo::native` is exactly what the venue's parser looks up: Binance upper case
-//! (`NKNUSDT`, as `s` and the REST URL carry it), Bybit as its topics carry it (`BTCUSDT`),
-//! HTX lower case (`btcusdt`, as `ch` carries it). The canonical name comes from a listing in
-//! the capture when there is one (cryptofeed's `<VENUE>.0` REST listing), else from the
-//! cryptofeed configuration's `BASE-QUOTE` names, else from
-//! [`Symbols::canonical_or_guess`].
+//! md reads binance, bybit and huobi captures (not yet Bitstamp's, although md implements it:
+//! [`ExchangeId::BUILT_IN`]); any other venue is refused up front with
+//! [`ForeignError::Unsupported`], which names what md reads. `SymbolInfo::native` is exactly
+//! what the venue's parser looks up: Binance upper case (`NKNUSDT`, as `s` and the REST URL
+//! carry it), Bybit as its topics carry it (`BTCUSDT`), HTX lower case (`btcusdt`, as `ch`
+//! carries it). The canonical name comes from a listing in the capture when there is one
+//! (cryptofeed's `<VENUE>.0` REST listing), else from the cryptofeed configuration's
+//! `BASE-QUOTE` names, else from [`Symbols::canonical_or_guess`].
 //!
 //! # Limits
 //!

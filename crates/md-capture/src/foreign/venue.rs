@@ -36,15 +36,14 @@ pub(crate) fn tardis_exchange(name: &str) -> Result<ExchangeId, ForeignError> {
     })
 }
 
-/// Refuses a venue md has no parser for.
+/// Refuses a venue these readers cannot name symbols for: md may parse more venues
+/// ([`ExchangeId::BUILT_IN`] has Bitstamp) than the foreign readers know.
 pub(crate) fn check_supported(exchange: ExchangeId) -> Result<(), ForeignError> {
-    if ExchangeId::BUILT_IN.contains(&exchange) {
+    if CRYPTOFEED_NAMES.iter().any(|(_, id)| *id == exchange) {
         Ok(())
     } else {
-        Err(ForeignError::Unsupported {
-            what: format!("venue {exchange}"),
-            supported: ExchangeId::built_in_names(),
-        })
+        let names: Vec<&str> = CRYPTOFEED_NAMES.iter().map(|(_, id)| id.as_str()).collect();
+        Err(ForeignError::Unsupported { what: format!("venue {exchange}"), supported: names.join(", ") })
     }
 }
 

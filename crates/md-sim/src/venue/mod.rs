@@ -6,6 +6,7 @@
 //! served another venue's protocol.
 
 pub(crate) mod binance;
+pub(crate) mod bitstamp;
 pub(crate) mod bybit;
 pub(crate) mod huobi;
 
@@ -44,6 +45,12 @@ pub(crate) trait Protocol: Send + Sync + Debug {
     /// How far the book sequence advances with one update: Binance covers several update
     /// ids per event (`U..=u`), Bybit counts `u + 1`, HTX's `seqNum` jumps.
     fn seq_step(&self, rng: &mut SplitMix64) -> u64;
+
+    /// The book sequence after one update that follows `prev`: `prev` + [`Protocol::seq_step`],
+    /// except for a venue whose sequence is its clock (Bitstamp's `microtimestamp`).
+    fn next_seq(&self, prev: u64, rng: &mut SplitMix64) -> u64 {
+        prev + self.seq_step(rng)
+    }
 
     /// A book incremental for one topic.
     fn delta(
@@ -115,7 +122,8 @@ pub(crate) fn protocol(id: ExchangeId) -> Option<&'static dyn Protocol> {
         ExchangeId::Binance => Some(&binance::Binance),
         ExchangeId::Bybit => Some(&bybit::Bybit),
         ExchangeId::Huobi => Some(&huobi::Huobi),
-        // Bitstamp, Custom and whatever comes next: no simulator yet.
+        ExchangeId::Bitstamp => Some(&bitstamp::Bitstamp),
+        // Custom and whatever comes next: no simulator yet.
         _ => None,
     }
 }
@@ -123,7 +131,8 @@ pub(crate) fn protocol(id: ExchangeId) -> Option<&'static dyn Protocol> {
 /// An instrument's first ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StartIds {
-    /// The book sequence before the first update (Binance update id, Bybit `u`, HTX `seqNum`).
+    /// The book sequence before the first update (Binance update id, Bybit `u`, HTX `seqNum`,
+    /// Bitstamp `microtimestamp`).
     pub seq: u64,
     /// The first trade's id.
     pub trade: u64,
@@ -144,7 +153,7 @@ pub(crate) struct ServerHeartbeat {
 pub(crate) struct SeqStep {
     /// First id covered (Binance `U`).
     pub first: u64,
-    /// Last id covered (Binance `u`, Bybit `u`, HTX `seqNum`).
+    /// Last id covered (Binance `u`, Bybit `u`, HTX `seqNum`, Bitstamp `microtimestamp`).
     pub last: u64,
     /// The previous update's last id (HTX `prevSeqNum`).
     pub prev: u64,
@@ -204,7 +213,7 @@ impl Heartbeat {
 /// Advances an instrument's sequence for one update, the way its venue numbers it.
 pub(crate) fn advance_seq(protocol: &dyn Protocol, sym: &mut SymState) -> SeqStep {
     let prev = sym.seq;
-    sym.seq += protocol.seq_step(&mut sym.book_rng);
+    sym.seq = protocol.next_seq(prev, &mut sym.book_rng);
     sym.cross_seq += sym.book_rng.below(20) + 1;
     SeqStep { first: prev + 1, last: sym.seq, prev, cross: sym.cross_seq }
 }

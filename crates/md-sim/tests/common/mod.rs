@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use md_core::{
     BookError, BookSync, Channel, Control, DataPacket, Exchange, ExchangeId, Frame, ParseError, Payload,
-    Symbol, SymbolInfo, Symbols, TradeId,
+    SnapshotSource, Symbol, SymbolInfo, Symbols, TradeId,
 };
 use md_exchanges::{build, Endpoints};
 use md_sim::{SimConfig, Simulator};
@@ -277,10 +277,11 @@ impl Client {
         self.books.values().all(|b| b.book().is_synced())
     }
 
-    /// Loads the snapshots the venue does not push itself: Binance over REST, HTX by `req`.
+    /// Loads the snapshots the venue does not push itself: Binance and Bitstamp over REST, HTX
+    /// by `req`.
     pub async fn request_snapshots(&mut self) {
-        match self.id {
-            ExchangeId::Binance => {
+        match self.exchange.snapshot_source() {
+            SnapshotSource::Rest => {
                 for info in self.infos.clone() {
                     let response = within(10, self.exchange.fetch_snapshot(&info)).await.unwrap();
                     let packet = self.exchange.parse_snapshot(&info, &response.body, 0).unwrap();
@@ -291,13 +292,13 @@ impl Client {
                     }
                 }
             }
-            ExchangeId::Huobi => {
+            SnapshotSource::InBand => {
                 for info in self.infos.clone() {
                     let req = self.exchange.snapshot_request(&info).unwrap();
                     self.send(req).await;
                 }
             }
-            _ => {}
+            SnapshotSource::Stream => {}
         }
     }
 
@@ -305,7 +306,7 @@ impl Client {
     /// is synced.
     pub async fn sync_all(&mut self) {
         self.subscribe_all().await;
-        let rule_needs_queue = self.id != ExchangeId::Bybit;
+        let rule_needs_queue = self.exchange.snapshot_source() != SnapshotSource::Stream;
         if rule_needs_queue {
             let ok = self.read_until(5, |c| c.books.values().all(|b| b.pending() >= 2)).await;
             assert!(ok, "no incrementals arrived");

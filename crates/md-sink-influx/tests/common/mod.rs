@@ -42,7 +42,7 @@ pub fn trade(symbol: &str, ts_ms: i64, id: u64, price: &str, qty: &str) -> DataP
         data: Payload::Trade(Trade {
             price: dec(price),
             qty: dec(qty),
-            side: if id % 2 == 0 { Side::Buy } else { Side::Sell },
+            side: if id.is_multiple_of(2) { Side::Buy } else { Side::Sell },
             trade_id: TradeId::Number(id),
         }),
     }
