@@ -4,6 +4,9 @@
 //! the venue's sequence rule and refuses with a typed [`BookError`] instead of drifting from
 //! the exchange. Each side is a `Vec` sorted so that the best level is at the tail: most
 //! updates touch the top of the book, where inserts and removals move few elements.
+//!
+//! Venues whose incrementals carry no sequence cannot show a lost update; their books are
+//! cross-checked against fresh snapshots ([`BookSync::cross_check`], the `check` module).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLockReadGuard};
@@ -14,6 +17,11 @@ use crate::book_set::{BookState, SharedBook, Stamp};
 use crate::decimal::Decimal;
 use crate::error::BookError;
 use crate::packet::{BookDelta, BookSnapshot, Level, Sequence};
+
+mod check;
+
+pub use check::{CheckDiff, CheckOutcome, UndoBound};
+use check::{Checks, UndoLog};
 
 /// How a venue chains its incrementals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +102,15 @@ impl OrderBook {
     /// On a gap or a crossed result the book is marked unsynced and must be rebuilt from a
     /// fresh snapshot; until then every incremental is refused with [`BookError::NotSynced`].
     pub fn apply_delta(&mut self, delta: &BookDelta) -> Result<Applied, BookError> {
+        self.apply_delta_with(delta, None)
+    }
+
+    /// [`OrderBook::apply_delta`], recording what each touched level held before in `log`.
+    fn apply_delta_with(
+        &mut self,
+        delta: &BookDelta,
+        mut log: Option<&mut UndoLog>,
+    ) -> Result<Applied, BookError> {
         if !self.synced {
             return Err(BookError::NotSynced);
         }
@@ -105,16 +122,31 @@ impl OrderBook {
             }
             Verdict::Apply => {}
         }
+        let seq = delta.seq.last;
         for level in &delta.bids {
-            upsert(&mut self.bids, *level, cmp_price);
+            let prev = upsert(&mut self.bids, *level, cmp_price);
+            if let Some(log) = log.as_deref_mut() {
+                log.record(seq, true, level.price, prev);
+            }
         }
         for level in &delta.asks {
-            upsert(&mut self.asks, *level, |a, b| cmp_price(b, a));
+            let prev = upsert(&mut self.asks, *level, |a, b| cmp_price(b, a));
+            if let Some(log) = log.as_deref_mut() {
+                log.record(seq, false, level.price, prev);
+            }
         }
-        self.seq = delta.seq.last;
+        if let Some(log) = log {
+            log.trim();
+        }
+        self.seq = seq;
         self.linked = true;
         self.check_crossed()?;
         Ok(Applied::Updated)
+    }
+
+    /// Marks the book unsynced (a failed cross-check): it waits for a snapshot.
+    fn lose_sync(&mut self) {
+        self.synced = false;
     }
 
     fn verdict(&self, seq: &Sequence) -> Verdict {
@@ -241,15 +273,21 @@ fn load_side(
     side.reverse();
 }
 
-/// Sets one level: quantity zero removes it, otherwise inserts or replaces.
-fn upsert(side: &mut Vec<Level>, level: Level, order: impl Fn(&Decimal, &Decimal) -> std::cmp::Ordering) {
+/// Sets one level: quantity zero removes it, otherwise inserts or replaces. Returns the
+/// quantity the level had (zero if absent).
+fn upsert(
+    side: &mut Vec<Level>,
+    level: Level,
+    order: impl Fn(&Decimal, &Decimal) -> std::cmp::Ordering,
+) -> Decimal {
     match side.binary_search_by(|probe| order(&probe.price, &level.price)) {
-        Ok(i) if level.qty.is_zero() => {
-            side.remove(i);
+        Ok(i) if level.qty.is_zero() => side.remove(i).qty,
+        Ok(i) => std::mem::replace(&mut side[i].qty, level.qty),
+        Err(_) if level.qty.is_zero() => Decimal::ZERO,
+        Err(i) => {
+            side.insert(i, level);
+            Decimal::ZERO
         }
-        Ok(i) => side[i].qty = level.qty,
-        Err(_) if level.qty.is_zero() => {}
-        Err(i) => side.insert(i, level),
     }
 }
 
@@ -273,12 +311,17 @@ impl PendingUpdate for BookDelta {}
 ///
 /// `T` is what waits in the queue: a bare [`BookDelta`], or a caller's type that carries one
 /// (the driver keeps each delta's packet timestamps so it can pass the applied ones on).
+///
+/// With [`BookSync::with_cross_checks`] it also keeps an undo log of recent changes, for
+/// [`BookSync::cross_check`] against venue snapshots.
 #[derive(Debug)]
 pub struct BookSync<T = BookDelta> {
     shared: Arc<SharedBook>,
     pending: VecDeque<T>,
     max_pending: usize,
     pending_dropped: u64,
+    /// Cross-check state; `None` unless enabled (the hot path then pays one branch).
+    checks: Option<Box<Checks>>,
 }
 
 /// Read access to a [`BookSync`]'s book; derefs to the [`OrderBook`].
@@ -301,7 +344,7 @@ impl<T: PendingUpdate> BookSync<T> {
 
     /// A syncing book that applies into `shared` (which should be empty and unsynced).
     pub fn with_shared(shared: Arc<SharedBook>, max_pending: usize) -> Self {
-        Self { shared, pending: VecDeque::new(), max_pending, pending_dropped: 0 }
+        Self { shared, pending: VecDeque::new(), max_pending, pending_dropped: 0, checks: None }
     }
 
     /// The book, for reading (a lock is held while the guard lives).
@@ -340,6 +383,9 @@ impl<T: PendingUpdate> BookSync<T> {
 
     /// [`BookSync::on_delta`] that hands an applied or stale incremental back, so the caller
     /// can pass it on without a copy.
+    ///
+    /// A deferred cross-check is compared first when this update is later than its snapshot;
+    /// a mismatch errs with [`BookError::Mismatch`] and queues the update, as a gap does.
     pub fn feed(&mut self, delta: T) -> Result<(Applied, T), BookError> {
         let mut state = self.shared.write();
         if !state.book.is_synced() {
@@ -347,7 +393,23 @@ impl<T: PendingUpdate> BookSync<T> {
             self.enqueue(delta);
             return Err(BookError::NotSynced);
         }
-        match state.book.apply_delta(delta.as_ref()) {
+        if let Some(checks) = self.checks.as_deref_mut() {
+            if let Some(diff) = checks.before_delta(&state.book, delta.as_ref().seq.last) {
+                state.book.lose_sync();
+                touch(&mut state, None);
+                drop(state);
+                self.enqueue(delta);
+                return Err(BookError::Mismatch(diff));
+            }
+        }
+        let log = self.checks.as_deref_mut().map(|c| &mut c.log);
+        let result = state.book.apply_delta_with(delta.as_ref(), log);
+        if result.is_err() {
+            if let Some(checks) = self.checks.as_deref_mut() {
+                checks.lost();
+            }
+        }
+        match result {
             Ok(applied) => {
                 if applied == Applied::Updated {
                     touch(&mut state, delta.stamp());
@@ -386,10 +448,14 @@ impl<T: PendingUpdate> BookSync<T> {
         let mut state = self.shared.write();
         let loaded = state.book.apply_snapshot(snapshot);
         touch(&mut state, stamp);
+        if let Some(checks) = self.checks.as_deref_mut() {
+            checks.reloaded(snapshot.seq);
+        }
         loaded?;
         let mut count = 0;
         while let Some(delta) = self.pending.pop_front() {
-            match state.book.apply_delta(delta.as_ref()) {
+            let log = self.checks.as_deref_mut().map(|c| &mut c.log);
+            match state.book.apply_delta_with(delta.as_ref(), log) {
                 Ok(Applied::Updated) => {
                     count += 1;
                     touch(&mut state, delta.stamp());
@@ -397,6 +463,9 @@ impl<T: PendingUpdate> BookSync<T> {
                 }
                 Ok(Applied::Stale) => {}
                 Err(err) => {
+                    if let Some(checks) = self.checks.as_deref_mut() {
+                        checks.lost();
+                    }
                     self.pending.push_front(delta);
                     return Err(err);
                 }
@@ -412,6 +481,9 @@ impl<T: PendingUpdate> BookSync<T> {
         touch(&mut state, None);
         drop(state);
         self.pending.clear();
+        if let Some(checks) = self.checks.as_deref_mut() {
+            checks.lost();
+        }
     }
 
     fn enqueue(&mut self, delta: T) {

@@ -167,6 +167,10 @@ pub enum BookError {
     /// The buffer of incrementals waiting for a snapshot is full.
     #[error("{0} incrementals waited for a snapshot; dropped them")]
     PendingOverflow(usize),
+    /// A cross-check found the book different from a fresh venue snapshot (venues whose
+    /// incrementals carry no sequence, where a lost one is seen no other way).
+    #[error("cross-check failed: {0}")]
+    Mismatch(crate::book::CheckDiff),
 }
 
 impl BookError {

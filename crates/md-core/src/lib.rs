@@ -31,7 +31,9 @@ pub mod venue;
 /// are venue symbol names, not attacker-chosen input at a scale where flooding matters.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
-pub use book::{Applied, BookRead, BookSync, OrderBook, PendingUpdate, SeqRule};
+pub use book::{
+    Applied, BookRead, BookSync, CheckDiff, CheckOutcome, OrderBook, PendingUpdate, SeqRule, UndoBound,
+};
 pub use book_set::{BookKey, BookSet, BookState, SharedBook, Stamp};
 pub use decimal::{parse_decimal, Decimal};
 pub use error::{BookError, ParseError, SymbolError};

@@ -228,22 +228,31 @@ pub enum Gap {
         /// How many had waited.
         dropped: usize,
     },
-    /// A periodic cross-check found the book different from the venue's image (venues whose
-    /// incrementals carry no sequence, where a gap cannot be seen otherwise).
-    Mismatch {
-        /// What differed.
-        detail: String,
+    /// A periodic cross-check found the book different from a fresh venue snapshot (venues
+    /// whose incrementals carry no sequence, where a lost update cannot be seen otherwise):
+    /// the book, turned back to the snapshot's time, was compared level by level.
+    CrossCheck {
+        /// The snapshot's sequence (its time in µs, under `SeqRule::Timestamped`).
+        snapshot_seq: u64,
+        /// The book's last applied sequence when it was compared.
+        book_seq: u64,
+        /// Levels the venue had and the book lacked.
+        missing: usize,
+        /// Levels the book had and the venue lacked.
+        extra: usize,
+        /// Levels at the same price with another quantity.
+        differing: usize,
     },
 }
 
 impl Gap {
-    /// `sequence`, `crossed`, `pending_overflow` or `mismatch`.
+    /// `sequence`, `crossed`, `pending_overflow` or `cross_check`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Sequence { .. } => "sequence",
             Self::Crossed { .. } => "crossed",
             Self::PendingOverflow { .. } => "pending_overflow",
-            Self::Mismatch { .. } => "mismatch",
+            Self::CrossCheck { .. } => "cross_check",
         }
     }
 
@@ -259,6 +268,13 @@ impl Gap {
             }),
             BookError::Crossed { bid, ask } => Some(Self::Crossed { bid: *bid, ask: *ask }),
             BookError::PendingOverflow(n) => Some(Self::PendingOverflow { dropped: *n }),
+            BookError::Mismatch(diff) => Some(Self::CrossCheck {
+                snapshot_seq: diff.snapshot_seq,
+                book_seq: diff.book_seq,
+                missing: diff.missing,
+                extra: diff.extra,
+                differing: diff.differing,
+            }),
             BookError::NotSynced => None,
         }
     }
@@ -280,7 +296,11 @@ impl fmt::Display for Gap {
             }
             Self::Crossed { bid, ask } => write!(f, "crossed book: best bid {bid} >= best ask {ask}"),
             Self::PendingOverflow { dropped } => write!(f, "{dropped} incrementals waited for a snapshot"),
-            Self::Mismatch { detail } => write!(f, "cross-check mismatch: {detail}"),
+            Self::CrossCheck { snapshot_seq, book_seq, missing, extra, differing } => write!(
+                f,
+                "cross-check failed: the book (at {book_seq}) differs from the venue's snapshot at \
+                 {snapshot_seq}; levels: {missing} missing, {extra} extra, {differing} with another quantity"
+            ),
         }
     }
 }
@@ -332,5 +352,24 @@ mod tests {
         let gap = Gap::from_book_error(&err).unwrap();
         assert_eq!(gap.to_string(), "sequence gap: book at 5, update first 7 last 9");
         assert!(Gap::from_book_error(&BookError::NotSynced).is_none());
+    }
+
+    #[test]
+    fn a_failed_cross_check_says_what_differed() {
+        let diff =
+            crate::book::CheckDiff { snapshot_seq: 100, book_seq: 130, missing: 1, extra: 0, differing: 2 };
+        let gap = Gap::from_book_error(&BookError::Mismatch(diff)).unwrap();
+        assert_eq!(gap.code(), "cross_check");
+        assert_eq!(
+            gap.to_string(),
+            "cross-check failed: the book (at 130) differs from the venue's snapshot at 100; levels: \
+             1 missing, 0 extra, 2 with another quantity"
+        );
+        let json = serde_json::to_string(&Status::GapDetected { conn: ConnId(3), gap: gap.clone() }).unwrap();
+        assert!(json.contains(r#""code":"cross_check""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<Status>(&json).unwrap(),
+            Status::GapDetected { conn: ConnId(3), gap }
+        );
     }
 }

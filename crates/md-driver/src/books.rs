@@ -4,16 +4,21 @@
 //! Incrementals flow on only after their book has applied them; while a book waits for a
 //! snapshot (after subscribing, after a gap, after a reconnect) they wait in its queue and
 //! flow on, in order, right after the snapshot that aligns them.
+//!
+//! Books of venues whose incrementals carry no sequence are also cross-checked against fresh
+//! snapshots (the `checks` module): a snapshot that arrives for a book in sync is a check.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use md_core::{
     Applied, BookDelta, BookError, BookSet, BookSync, ConnId, DataPacket, ExchangeId, Gap, Payload,
-    PendingUpdate, SeqRule, SharedBook, Stamp, Status, Symbol, SymbolInfo, TopSampler, UnixNanos,
+    PendingUpdate, SeqRule, SharedBook, Stamp, Status, Symbol, SymbolInfo, TopSampler, UndoBound, UnixNanos,
 };
 
 use crate::metrics::{bump, DriverMetrics};
+
+mod checks;
 
 /// A queued incremental with what is needed to pass it on as a packet later.
 #[derive(Debug)]
@@ -57,6 +62,10 @@ struct BookState {
     /// The book lost sync after having had it (a gap, a reconnect), so its next snapshot is a
     /// resync.
     lost: bool,
+    /// A cross-check snapshot has been asked for and not yet answered.
+    checking: bool,
+    /// When the book was last checked or loaded from a snapshot (receive time, ns).
+    last_check: UnixNanos,
 }
 
 /// Every book of one connection.
@@ -68,6 +77,8 @@ pub(crate) struct Books {
     books: md_core::FastMap<Symbol, BookState>,
     /// The shared books in symbol order, for the sampler (rebuilt when books come and go).
     sorted: Vec<(Symbol, Arc<SharedBook>)>,
+    /// Whether the books are cross-checked (their snapshots while in sync are checks).
+    checks: bool,
 }
 
 impl Books {
@@ -76,8 +87,17 @@ impl Books {
         rule: SeqRule,
         max_pending: usize,
         book_set: Arc<BookSet>,
+        checks: bool,
     ) -> Self {
-        Self { exchange, rule, max_pending, book_set, books: md_core::FastMap::default(), sorted: Vec::new() }
+        Self {
+            exchange,
+            rule,
+            max_pending,
+            book_set,
+            books: md_core::FastMap::default(),
+            sorted: Vec::new(),
+            checks,
+        }
     }
 
     /// Starts keeping a book (unsynced until its snapshot) and registers it in the book set.
@@ -87,20 +107,29 @@ impl Books {
         }
         let shared = Arc::new(SharedBook::new(self.rule));
         self.book_set.insert(self.exchange, info.symbol.clone(), Arc::clone(&shared));
-        let sync = BookSync::with_shared(shared, self.max_pending);
-        self.books.insert(
-            info.symbol.clone(),
-            BookState { info: info.clone(), sync, requested: false, lost: false },
-        );
+        let mut sync = BookSync::with_shared(shared, self.max_pending);
+        if self.checks {
+            sync = sync.with_cross_checks(UndoBound::default());
+        }
+        let state = BookState {
+            info: info.clone(),
+            sync,
+            requested: false,
+            lost: false,
+            checking: false,
+            last_check: 0,
+        };
+        self.books.insert(info.symbol.clone(), state);
         self.resort();
     }
 
     /// Stops keeping a book and unregisters it.
     pub(crate) fn remove(&mut self, symbol: &Symbol, metrics: &DriverMetrics) {
-        if let Some(state) = self.books.remove(symbol) {
+        if let Some(mut state) = self.books.remove(symbol) {
             if state.sync.is_synced() {
                 metrics.books_in_sync.fetch_sub(1, Ordering::Relaxed);
             }
+            state.abandon_checks(metrics);
             self.book_set.remove(self.exchange, symbol, state.sync.shared());
             self.resort();
         }
@@ -129,7 +158,7 @@ impl Books {
                 metrics.books_in_sync.fetch_sub(1, Ordering::Relaxed);
                 state.lost = true;
             }
-            state.sync.reset();
+            state.reset_sync(metrics);
             state.requested = false;
         }
     }
@@ -152,37 +181,21 @@ impl Books {
         };
         let pending = PendingDelta { exchange, symbol, exchange_ts, local_ts, delta };
         let was_synced = state.sync.is_synced();
-        match state.sync.feed(pending) {
+        let result = state.sync.feed(pending);
+        if self.checks {
+            // A deferred check is compared by the first update later than its snapshot.
+            state.count_check_outcomes(metrics);
+        }
+        match result {
             Ok((Applied::Updated, pending)) => {
                 bump(&metrics.book_deltas);
                 out.push(pending.into_packet());
             }
             Ok((Applied::Stale, _)) => bump(&metrics.stale_deltas),
-            Err(BookError::NotSynced) => {
-                if !state.requested {
-                    state.requested = true;
-                    requests.push(state.info.clone());
-                }
-            }
+            Err(BookError::NotSynced) => state.request(requests),
             Err(err) => {
-                bump(&metrics.gaps);
-                if was_synced {
-                    metrics.books_in_sync.fetch_sub(1, Ordering::Relaxed);
-                }
-                tracing::warn!(exchange = %exchange, symbol = %state.info.symbol, error = %err, "book lost sync; resyncing this symbol");
-                state.lost = true;
-                if let Some(gap) = Gap::from_book_error(&err) {
-                    out.push(status(
-                        exchange,
-                        &state.info.symbol,
-                        local_ts,
-                        Status::GapDetected { conn, gap },
-                    ));
-                }
-                if !state.requested {
-                    state.requested = true;
-                    requests.push(state.info.clone());
-                }
+                let at = Lost { conn, exchange, local_ts, was_synced };
+                state.lose_sync(&err, at, metrics, requests, out);
             }
         }
     }
@@ -200,6 +213,14 @@ impl Books {
         let Payload::BookSnapshot(snapshot) = &packet.data else { return };
         let Some(state) = self.books.get_mut(&packet.symbol) else { return };
         let was_synced = state.sync.is_synced();
+        if self.checks && was_synced {
+            state.check(conn, &packet, metrics, requests, out);
+            return;
+        }
+        if std::mem::take(&mut state.checking) {
+            // Asked for as a check, but the book lost sync meanwhile: it rebuilds the book.
+            bump(&metrics.cross_checks_dropped);
+        }
         let mut aligned = Vec::new();
         let stamp = Stamp { exchange_ts: packet.exchange_ts, local_ts: packet.local_ts };
         let result =
@@ -210,6 +231,7 @@ impl Books {
                 if !was_synced {
                     metrics.books_in_sync.fetch_add(1, Ordering::Relaxed);
                 }
+                state.last_check = packet.local_ts;
                 bump(&metrics.book_snapshots);
                 let (exchange, local_ts) = (packet.exchange, packet.local_ts);
                 out.push(packet);
@@ -230,6 +252,51 @@ impl Books {
                 requests.push(state.info.clone());
             }
         }
+        if self.checks {
+            // A reload drops a deferred check.
+            state.count_check_outcomes(metrics);
+        }
+    }
+}
+
+/// Where and when a book lost sync.
+#[derive(Debug, Clone, Copy)]
+struct Lost {
+    conn: ConnId,
+    exchange: ExchangeId,
+    local_ts: UnixNanos,
+    was_synced: bool,
+}
+
+impl BookState {
+    /// Asks for a snapshot, unless one is asked for already.
+    fn request(&mut self, requests: &mut Vec<SymbolInfo>) {
+        if !self.requested {
+            self.requested = true;
+            requests.push(self.info.clone());
+        }
+    }
+
+    /// The book refused an update or failed a check: count the gap, report it, resync.
+    fn lose_sync(
+        &mut self,
+        err: &BookError,
+        at: Lost,
+        metrics: &DriverMetrics,
+        requests: &mut Vec<SymbolInfo>,
+        out: &mut Vec<DataPacket>,
+    ) {
+        bump(&metrics.gaps);
+        if at.was_synced {
+            metrics.books_in_sync.fetch_sub(1, Ordering::Relaxed);
+        }
+        tracing::warn!(exchange = %at.exchange, symbol = %self.info.symbol, error = %err, "book lost sync; resyncing this symbol");
+        self.lost = true;
+        if let Some(gap) = Gap::from_book_error(err) {
+            let gap = Status::GapDetected { conn: at.conn, gap };
+            out.push(status(at.exchange, &self.info.symbol, at.local_ts, gap));
+        }
+        self.request(requests);
     }
 }
 

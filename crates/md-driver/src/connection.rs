@@ -175,6 +175,17 @@ async fn publish(ctx: &Context, fx: &mut Effects) {
     tokio::task::yield_now().await;
 }
 
+/// How often a connection asks its core which books are due a cross-check: a tenth of the
+/// interval (a check is at most that late), between 100 ms and 5 s.
+fn check_timer(every: Option<Duration>) -> tokio::time::Interval {
+    let tick = every.map_or(Duration::from_secs(3600), |every| {
+        (every / 10).clamp(Duration::from_millis(100), Duration::from_secs(5))
+    });
+    let mut timer = tokio::time::interval_at(Instant::now() + tick, tick);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    timer
+}
+
 /// One connected session; dropped (and its snapshot fetches cancelled) when it ends.
 struct Session<'a> {
     ctx: &'a Context,
@@ -274,6 +285,8 @@ impl<'a> Session<'a> {
         // thousands of frames a second, re-arming was a measurable cost.
         let mut liveness_check = tokio::time::interval_at(Instant::now() + liveness / 4, liveness / 4);
         let mut quiet_checks = 0u32;
+        let check_every = core.cross_check_interval();
+        let mut cross_checks = check_timer(check_every);
         let rotate = tokio::time::sleep(limits.max_lifetime.unwrap_or(Duration::from_secs(86_400 * 365)));
         tokio::pin!(rotate);
 
@@ -320,6 +333,10 @@ impl<'a> Session<'a> {
                     // Four quiet quarters: silence of between one and 1.25 liveness timeouts.
                     (quiet_checks >= 4)
                         .then_some(End::Lost(DisconnectReason::Silent { timeout_ms: liveness.as_millis() as u64 }))
+                }
+                _ = cross_checks.tick(), if check_every.is_some() => {
+                    core.due_checks(now_ns(), fx);
+                    self.settle(socket, fx).await
                 }
                 _ = &mut rotate, if limits.max_lifetime.is_some() => Some(End::Lost(DisconnectReason::Rotation)),
             };
@@ -431,12 +448,7 @@ impl<'a> Session<'a> {
         }
         self.outbox.extend(fx.outbox.drain(..));
         for fetch in fx.fetches.drain(..) {
-            self.ctx.fetcher.spawn(
-                fetch.symbol,
-                fetch.after_refusal,
-                self.snapshots.0.clone(),
-                self.fetches.clone(),
-            );
+            self.ctx.fetcher.spawn(fetch, self.snapshots.0.clone(), self.fetches.clone());
         }
         fx.end.take().map(End::Lost)
     }

@@ -29,6 +29,9 @@ pub struct Fetch {
     /// The last body for it could not be used: wait before asking again, so that a venue
     /// that keeps refusing does not spend the REST budget every other book needs.
     pub after_refusal: bool,
+    /// A cross-check of a book in sync, not a resync: it waits while resyncs need the REST
+    /// budget.
+    pub check: bool,
 }
 
 /// What the connection must do after an event.
@@ -80,6 +83,8 @@ pub struct ConnectionCore {
     requests: Vec<SymbolInfo>,
     metrics: Arc<DriverMetrics>,
     parse_log: RateLimitedLog,
+    /// How often each book is cross-checked (`None`: never).
+    check_every: Option<Duration>,
 }
 
 impl std::fmt::Debug for ConnectionCore {
@@ -117,7 +122,14 @@ impl ConnectionCore {
         book_set: Arc<BookSet>,
         metrics: Arc<DriverMetrics>,
     ) -> Self {
-        let books = Books::new(exchange.id(), exchange.seq_rule(), config.max_pending_deltas, book_set);
+        let check_every = crate::cross_check_interval(&config, exchange.as_ref());
+        let books = Books::new(
+            exchange.id(),
+            exchange.seq_rule(),
+            config.max_pending_deltas,
+            book_set,
+            check_every.is_some(),
+        );
         let sampler = config.sample.as_ref().map(|s| TopSampler::new(nanos(s.interval), s.depth));
         Self {
             parser: exchange.parser(listing),
@@ -134,6 +146,7 @@ impl ConnectionCore {
             requests: Vec::new(),
             metrics,
             parse_log: RateLimitedLog::default(),
+            check_every,
         }
     }
 
@@ -216,7 +229,39 @@ impl ConnectionCore {
             }
             Err(err) => {
                 self.parse_error(&err);
-                fx.fetches.push(Fetch { symbol: symbol.clone(), after_refusal: true });
+                if !self.books.check_unusable(&symbol.symbol, &self.metrics) {
+                    fx.fetches.push(Fetch { symbol: symbol.clone(), after_refusal: true, check: false });
+                }
+            }
+        }
+    }
+
+    /// How often each book of this connection is cross-checked against a fresh snapshot
+    /// (`None`: never; see [`crate::DriverConfig::cross_check_interval`]).
+    pub fn cross_check_interval(&self) -> Option<Duration> {
+        self.check_every
+    }
+
+    /// Asks for a cross-check snapshot of every book in sync last checked (or loaded) one
+    /// interval or more before `local_ts`. The live loop calls it on a timer; it produces no
+    /// packets (the sampler does not advance), so a replay, which never calls it, gives the same
+    /// packets: the snapshots it asked for are in the capture, and they are what is checked.
+    pub fn due_checks(&mut self, local_ts: UnixNanos, fx: &mut Effects) {
+        let Some(every) = self.check_every else { return };
+        if !self.up {
+            return;
+        }
+        let mut due = Vec::new();
+        self.books.due_checks(local_ts, nanos(every), &mut due);
+        for info in due {
+            bump(&self.metrics.cross_checks_requested);
+            match self.exchange.snapshot_source() {
+                SnapshotSource::Rest => {
+                    fx.fetches.push(Fetch { symbol: info, after_refusal: false, check: true })
+                }
+                SnapshotSource::InBand => fx.outbox.extend(self.exchange.snapshot_request(&info)),
+                // Never checked (see `cross_check_interval`): a resubscribe would disturb the stream.
+                SnapshotSource::Stream => {}
             }
         }
     }
@@ -342,7 +387,9 @@ impl ConnectionCore {
     fn request_snapshot(&mut self, info: SymbolInfo, fx: &mut Effects) {
         bump(&self.metrics.snapshot_requests);
         match self.exchange.snapshot_source() {
-            SnapshotSource::Rest => fx.fetches.push(Fetch { symbol: info, after_refusal: false }),
+            SnapshotSource::Rest => {
+                fx.fetches.push(Fetch { symbol: info, after_refusal: false, check: false })
+            }
             SnapshotSource::InBand => fx.outbox.extend(self.exchange.snapshot_request(&info)),
             SnapshotSource::Stream => {
                 // The venue sends a snapshot after every subscribe: subscribe this book again.

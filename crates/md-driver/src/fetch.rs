@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{seed_for, Backoff, BackoffConfig};
+use crate::core::Fetch;
 use crate::limiter::RestLimiter;
 use crate::metrics::{bump, DriverMetrics};
 
@@ -31,25 +32,20 @@ pub(crate) struct Fetcher {
 impl Fetcher {
     /// Fetches one snapshot in the background and sends the body to `report`; stops when
     /// `cancel` fires (the session ended: its books start again anyway).
-    pub(crate) fn spawn(
-        &self,
-        info: SymbolInfo,
-        after_refusal: bool,
-        report: mpsc::Sender<Fetched>,
-        cancel: CancellationToken,
-    ) {
+    pub(crate) fn spawn(&self, fetch: Fetch, report: mpsc::Sender<Fetched>, cancel: CancellationToken) {
         let this = self.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                response = this.fetch(&info, after_refusal) => {
-                    let _ = report.send((info, response)).await;
+                response = this.fetch(&fetch.symbol, fetch.after_refusal, fetch.check) => {
+                    let _ = report.send((fetch.symbol, response)).await;
                 }
             }
         });
     }
 
-    async fn fetch(&self, info: &SymbolInfo, after_refusal: bool) -> RestResponse {
+    /// `check`: a cross-check, which takes only REST budget resyncs leave spare.
+    async fn fetch(&self, info: &SymbolInfo, after_refusal: bool, check: bool) -> RestResponse {
         // Seeded by process, venue and symbol: books of many recorders, or of same-length
         // names, must not retry in step.
         let seed = seed_for(&[self.exchange.id().as_str(), info.native.as_str(), "snapshot"]);
@@ -59,7 +55,11 @@ impl Fetcher {
         }
         let weight = self.exchange.rest_limits().snapshot_weight;
         loop {
-            self.limiter.acquire(weight).await;
+            if check {
+                self.limiter.acquire_spare(weight).await;
+            } else {
+                self.limiter.acquire(weight).await;
+            }
             let err = match self.exchange.fetch_snapshot(info).await {
                 Ok(response) => return response,
                 Err(err) => err,

@@ -13,6 +13,9 @@
 //!   closed; a symbol the venue does not list is refused with a [`SubscribeError`].
 //! - A gap (or a crossed book) resyncs that one symbol from a fresh snapshot, REST within a
 //!   weight budget, in-band, or by resubscribing; the connection and the other books carry on.
+//! - Books of venues whose incrementals carry no sequence (Bitstamp) are cross-checked against
+//!   a fresh snapshot at an interval ([`DriverConfig::cross_check_interval`]); a mismatch is a
+//!   gap and resyncs the book.
 //! - Verified books live in a shared [`md_core::BookSet`]; top-N snapshots are sampled on the
 //!   stream's own clock ([`SampleConfig`]).
 //! - Connection and book state travel in-band as [`md_core::Status`] packets, one per symbol,
@@ -90,6 +93,34 @@ pub struct DriverConfig {
     pub listing_refresh: Option<Duration>,
     /// Top-N snapshots of the books; `None`: none.
     pub sample: Option<SampleConfig>,
+    /// How often each book is cross-checked against a fresh snapshot, on venues whose
+    /// incrementals carry no sequence ([`md_core::SeqRule::Timestamped`], Bitstamp), where a
+    /// lost incremental is seen no other way: a mismatch is a gap and resyncs the book. `None`:
+    /// the venue's default ([`DEFAULT_CROSS_CHECK_INTERVAL`] for such venues);
+    /// `Some(Duration::ZERO)`: never. Venues with sequence numbers see their gaps and are never
+    /// checked, nor are venues whose snapshots come only with a resubscribe.
+    pub cross_check_interval: Option<Duration>,
+}
+
+/// How often a venue whose incrementals carry no sequence has each book cross-checked, unless
+/// [`DriverConfig::cross_check_interval`] says otherwise. A check is one snapshot request: at
+/// 60 s, 200 Bitstamp books take 2,000 of its 8,000 requests per 10 minutes. Checks never take
+/// the half of the REST budget kept for resyncs, and a book asks for its next check only once
+/// its last one is answered, so too many books stretch the interval instead of earning a 429.
+pub const DEFAULT_CROSS_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The interval at which `exchange`'s books are cross-checked under `config`; `None`: never
+/// (see [`DriverConfig::cross_check_interval`]).
+pub fn cross_check_interval(config: &DriverConfig, exchange: &dyn Exchange) -> Option<Duration> {
+    let unseen_gaps = exchange.seq_rule() == md_core::SeqRule::Timestamped;
+    if !unseen_gaps || exchange.snapshot_source() == md_core::SnapshotSource::Stream {
+        return None;
+    }
+    match config.cross_check_interval {
+        None => Some(DEFAULT_CROSS_CHECK_INTERVAL),
+        Some(every) if every.is_zero() => None,
+        Some(every) => Some(every),
+    }
 }
 
 impl Default for DriverConfig {
@@ -106,6 +137,7 @@ impl Default for DriverConfig {
             max_burst: 16,
             listing_refresh: Some(Duration::from_secs(3600)),
             sample: None,
+            cross_check_interval: None,
         }
     }
 }

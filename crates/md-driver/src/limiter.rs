@@ -3,6 +3,8 @@
 //! Reconnecting hundreds of symbols at once must not earn a 429 (or Binance's 418 IP ban, the
 //! failure cryptofeed #613 describes): every snapshot request first takes its weight from a
 //! bucket that refills at the venue's documented rate, and a 429's `Retry-After` pauses it.
+//! Requests that can wait (cross-checks of books in sync) take only what lies above half the
+//! bucket, so they never delay a resync.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -38,7 +40,20 @@ impl RestLimiter {
 
     /// Waits until `weight` is available, then takes it.
     pub async fn acquire(&self, weight: u32) {
+        self.take(weight, 0.0).await;
+    }
+
+    /// Waits until `weight` is available on top of half the bucket, then takes it: what a
+    /// request that can wait uses, so that urgent ones (resyncs) always find half the bucket
+    /// and never queue behind it.
+    pub async fn acquire_spare(&self, weight: u32) {
+        self.take(weight, self.capacity / 2.0).await;
+    }
+
+    /// Waits until `weight` plus `reserve` tokens are there, then takes `weight`.
+    async fn take(&self, weight: u32, reserve: f64) {
         let weight = f64::from(weight).min(self.capacity);
+        let needed = (weight + reserve).min(self.capacity);
         loop {
             let wait = {
                 let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -48,11 +63,11 @@ impl RestLimiter {
                 state.refilled_at = now;
                 match state.paused_until {
                     Some(until) if until > now => until - now,
-                    _ if state.tokens >= weight => {
+                    _ if state.tokens >= needed => {
                         state.tokens -= weight;
                         return;
                     }
-                    _ => Duration::from_secs_f64((weight - state.tokens) / self.per_second),
+                    _ => Duration::from_secs_f64((needed - state.tokens) / self.per_second),
                 }
             };
             tokio::time::sleep(wait).await;
@@ -87,5 +102,23 @@ mod tests {
         let paused = Instant::now();
         limiter.acquire(1).await;
         assert!(paused.elapsed() >= Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spare_requests_leave_half_the_bucket_to_urgent_ones() {
+        let limiter = RestLimiter::new(RestLimits { weight_per_minute: 600, snapshot_weight: 50 });
+        let start = Instant::now();
+        for _ in 0..6 {
+            limiter.acquire_spare(50).await;
+        }
+        assert!(start.elapsed() < Duration::from_millis(10), "the upper half goes at once");
+        // The lower half is the urgent requests': six of them pass at once, spare ones wait.
+        let urgent = Instant::now();
+        for _ in 0..6 {
+            limiter.acquire(50).await;
+        }
+        assert!(urgent.elapsed() < Duration::from_millis(10), "{:?}", urgent.elapsed());
+        limiter.acquire_spare(50).await;
+        assert!(urgent.elapsed() >= Duration::from_secs(35), "refilled to half plus one: 350 at 10/s");
     }
 }

@@ -23,7 +23,7 @@ pub struct DriverMetrics {
     pub bytes_received: AtomicU64,
     /// Connections lost or rotated, each followed by a reconnect.
     pub reconnects: AtomicU64,
-    /// Books that found a sequence gap or a crossed state.
+    /// Books that found a sequence gap or a crossed state, or failed a cross-check.
     pub gaps: AtomicU64,
     /// Books rebuilt from a fresh snapshot after a gap or a reconnect.
     pub resyncs: AtomicU64,
@@ -46,6 +46,23 @@ pub struct DriverMetrics {
     pub listings: AtomicU64,
     /// Symbols asked for that the venue does not list or trade: refused, never subscribed.
     pub subscribe_refusals: AtomicU64,
+    /// Cross-check snapshots asked for (venues whose incrementals carry no sequence; live
+    /// only: a replay checks the snapshots the capture holds). Each snapshot that arrives for
+    /// a book in sync ends as exactly one of passed, failed, inconclusive or dropped.
+    pub cross_checks_requested: AtomicU64,
+    /// Checks whose book, turned back to the snapshot's time, equalled the snapshot.
+    pub cross_checks_passed: AtomicU64,
+    /// Checks that found the book different: each is also a gap, and the book resyncs.
+    pub cross_checks_failed: AtomicU64,
+    /// Checks that could not compare: the book's undo log did not reach back to the
+    /// snapshot's time, or the snapshot body did not parse.
+    pub cross_checks_inconclusive: AtomicU64,
+    /// Checks whose snapshot was not older than the book: compared at the next later update
+    /// (they end as passed, failed or dropped).
+    pub cross_checks_deferred: AtomicU64,
+    /// Checks never compared: replaced by a newer one, their book lost sync, reconnected or
+    /// was removed first (a fetch in flight dies with its connection).
+    pub cross_checks_dropped: AtomicU64,
 }
 
 /// A plain copy of [`DriverMetrics`] at one moment.
@@ -72,6 +89,12 @@ pub struct MetricsSnapshot {
     pub batches_published: u64,
     pub listings: u64,
     pub subscribe_refusals: u64,
+    pub cross_checks_requested: u64,
+    pub cross_checks_passed: u64,
+    pub cross_checks_failed: u64,
+    pub cross_checks_inconclusive: u64,
+    pub cross_checks_deferred: u64,
+    pub cross_checks_dropped: u64,
 }
 
 impl DriverMetrics {
@@ -99,6 +122,12 @@ impl DriverMetrics {
             batches_published: get(&self.batches_published),
             listings: get(&self.listings),
             subscribe_refusals: get(&self.subscribe_refusals),
+            cross_checks_requested: get(&self.cross_checks_requested),
+            cross_checks_passed: get(&self.cross_checks_passed),
+            cross_checks_failed: get(&self.cross_checks_failed),
+            cross_checks_inconclusive: get(&self.cross_checks_inconclusive),
+            cross_checks_deferred: get(&self.cross_checks_deferred),
+            cross_checks_dropped: get(&self.cross_checks_dropped),
         }
     }
 }

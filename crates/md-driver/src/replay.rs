@@ -34,6 +34,11 @@ pub struct RecordedConfig {
     pub ws_url: Option<String>,
     /// The REST URL override.
     pub rest_url: Option<String>,
+    /// [`DriverConfig::cross_check_interval`] in ns (`Some(0)`: off; absent in captures of
+    /// earlier versions: the venue's default). A replay checks the snapshots the capture holds
+    /// exactly when the live run did: only whether checks were on matters to it.
+    #[serde(default)]
+    pub cross_check_interval_ns: Option<u64>,
 }
 
 impl RecordedConfig {
@@ -49,6 +54,9 @@ impl RecordedConfig {
             sample_depth: config.sample.as_ref().map_or(0, |s| s.depth),
             ws_url,
             rest_url,
+            cross_check_interval_ns: config
+                .cross_check_interval
+                .map(|every| u64::try_from(every.as_nanos()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -66,6 +74,7 @@ impl RecordedConfig {
                 interval: std::time::Duration::from_nanos(ns),
                 depth: self.sample_depth,
             }),
+            cross_check_interval: self.cross_check_interval_ns.map(std::time::Duration::from_nanos),
             ..DriverConfig::default()
         }
     }
