@@ -33,8 +33,18 @@ pub async fn run(mut settings: Settings, cancel: CancellationToken) -> Result<Ru
         tokio::spawn(crate::metrics::status_lines(Arc::clone(&registry), every, cancel.clone()));
     }
 
-    let (topology, captures) = compose(&settings, &registry)?;
+    let (mut topology, captures, handles) = compose(&settings, &registry)?;
+    let server = match &settings.serve {
+        Some(config) => {
+            let on_demand = settings.symbols.is_none() || settings.sinks.is_empty();
+            Some(start_server(config, on_demand, &mut topology, handles, &registry, &cancel).await?)
+        }
+        None => None,
+    };
     let mut report = topology.run(cancel).await;
+    if let Some(server) = server {
+        server.stopped().await;
+    }
     for capture in captures {
         // After the drivers stopped: every raw event they saw is in the writer's queue.
         match capture.finish() {
@@ -69,17 +79,21 @@ pub async fn run(mut settings: Settings, cancel: CancellationToken) -> Result<Ru
 
 /// The spine md-ingest runs: a driver per venue (sharing one book set), then each sink with
 /// the queue its settings give it.
-fn compose(settings: &Settings, registry: &Registry) -> Result<(Topology, Vec<Arc<CaptureWriter>>), String> {
+fn compose(settings: &Settings, registry: &Registry) -> Result<Composed, String> {
     let mut captures = Vec::new();
+    let mut handles = Vec::new();
     let mut topology = Topology::new().drain_deadline(FLUSH_DEADLINE);
     let books = Arc::new(BookSet::new());
     let selection = match &settings.symbols {
+        // md-serve records nothing: its symbols come on demand, from its clients.
+        None if settings.serve_on_demand() => Selection::None,
         None => Selection::All,
         Some(symbols) => Selection::Symbols(symbols.clone()),
     };
     let config = DriverConfig {
         channels: settings.channels.clone(),
         sample: settings.snapshot_interval.map(|interval| SampleConfig { interval, depth: settings.depth }),
+        cross_check_interval: settings.cross_check_interval,
         ..DriverConfig::default()
     };
     for &id in &settings.exchanges {
@@ -98,6 +112,7 @@ fn compose(settings: &Settings, registry: &Registry) -> Result<(Topology, Vec<Ar
             driver: driver.metrics(),
             books: settings.channels.contains(&Channel::Book),
         });
+        handles.push(driver.handle());
         topology.add_source(Box::new(driver));
     }
     for spec in &settings.sinks {
@@ -107,7 +122,39 @@ fn compose(settings: &Settings, registry: &Registry) -> Result<(Topology, Vec<Ar
         }
         registry.add_sink(topology.add_sink(sink, spec.overflow, spec.capacity), spec.capacity);
     }
-    Ok((topology, captures))
+    Ok((topology, captures, (handles, books)))
+}
+
+/// The spine, the capture writers, and the drivers' handles with their book set (for the
+/// book server).
+type Composed = (Topology, Vec<Arc<CaptureWriter>>, (Vec<md_driver::DriverHandle>, Arc<BookSet>));
+
+/// How many books the book server's queue holds: it keeps the newest packet per book, so
+/// this bounds the distinct books waiting, not a backlog.
+const BOOK_SERVER_QUEUE: usize = 65_536;
+
+/// Starts the merged-book server as one more consumer on the spine.
+async fn start_server(
+    config: &md_serve::ServeConfig,
+    on_demand: bool,
+    topology: &mut Topology,
+    (handles, books): (Vec<md_driver::DriverHandle>, Arc<BookSet>),
+    registry: &Arc<Registry>,
+    cancel: &CancellationToken,
+) -> Result<md_serve::BookServer, String> {
+    let feed = topology.subscribe(md_pipeline::SubscriberConfig::new(
+        "book-server",
+        md_pipeline::Overflow::Conflate,
+        BOOK_SERVER_QUEUE,
+    ));
+    let process = Arc::clone(registry) as Arc<dyn md_serve::ProcessHealth>;
+    let mut config = config.clone();
+    // Recording every symbol, or md-serve's clients choosing: on demand. Recording chosen
+    // symbols: those only, so that the recording holds what was asked for and nothing patchy.
+    config.hub.on_demand = on_demand;
+    md_serve::BookServer::start(config, handles, books, feed, Some(process), cancel.clone())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A venue's raw capture under `dir`, its header holding what a replay needs to rebuild the
@@ -135,8 +182,12 @@ async fn start_simulator(settings: &mut Settings) -> Result<md_sim::Simulator, S
             .filter_map(|s| md_core::Symbol::parse(s))
             .map(|s| (s.base().to_owned(), s.quote().to_owned()))
             .collect();
-        if !parsed.is_empty() {
-            config.symbols = parsed;
+        // The simulated venues list their usual symbols as well as the ones asked for, as a
+        // real venue does: the book server may be asked for a symbol that is not recorded.
+        for pair in parsed {
+            if !config.symbols.contains(&pair) {
+                config.symbols.push(pair);
+            }
         }
     }
     let simulator =

@@ -13,7 +13,7 @@ use clap::Parser;
 #[derive(Debug, Default, Parser)]
 #[command(name = "md-ingest", version, after_help = AFTER_HELP)]
 pub struct Args {
-    /// Venues to record: binance, bybit, huobi (default: all three).
+    /// Venues to record: binance, bybit, huobi, bitstamp (default: all four).
     #[arg(long, env = "MD_EXCHANGES", value_name = "LIST")]
     pub exchanges: Option<String>,
 
@@ -59,9 +59,23 @@ pub struct Args {
     #[arg(long, env = "MD_CAPTURE_MAX_SIZE", value_name = "SIZE")]
     pub capture_max_size: Option<String>,
 
+    /// Cross-check each book of a venue whose book diffs carry no sequence (Bitstamp) against a
+    /// fresh REST snapshot this often: seconds, or e.g. 90s, 2m (default 60; 0 turns it off).
+    /// A mismatch counts as a gap and rebuilds the book.
+    #[arg(long, env = "MD_CROSS_CHECK_INTERVAL", value_name = "SECS")]
+    pub cross_check_interval: Option<String>,
+
     /// Serve every chosen venue from an in-process simulator: an offline demo, no network.
     #[arg(long, env = "MD_SIMULATE")]
     pub simulate: bool,
+
+    /// Also serve the merged order book (gRPC, web page) from this process.
+    #[command(flatten)]
+    pub serve: crate::serve::ServeArgs,
+
+    /// Which program parses these flags (md-serve serves by default).
+    #[arg(skip = crate::serve::ServeMode::BesideRecording)]
+    pub serve_mode: crate::serve::ServeMode,
 }
 
 /// The storage flags md-ingest and md-replay share: the same flags store a live run and its

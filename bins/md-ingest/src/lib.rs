@@ -8,5 +8,6 @@ pub mod cli;
 pub mod metrics;
 pub mod process;
 pub mod replay;
+pub mod serve;
 pub mod settings;
 pub mod sinks;

@@ -71,7 +71,7 @@ pub fn render(registry: &Registry) -> String {
     let mut out = String::with_capacity(8192);
     let driver: Vec<(ExchangeId, MetricsSnapshot)> =
         registry.venues().iter().map(|v| (v.exchange, v.driver.snapshot())).collect();
-    let driver_series: [DriverSeries; 19] = [
+    let driver_series: [DriverSeries; 25] = [
         ("md_trades_total", "counter", "Trades passed on", |m| m.trades as i64),
         ("md_book_snapshots_total", "counter", "Book snapshots passed on", |m| m.book_snapshots as i64),
         ("md_book_deltas_total", "counter", "Verified book incrementals passed on", |m| m.book_deltas as i64),
@@ -85,8 +85,46 @@ pub fn render(registry: &Registry) -> String {
         ("md_venue_rejections_total", "counter", "Requests the venue refused", |m| m.venue_rejections as i64),
         ("md_bytes_received_total", "counter", "Bytes of frames received", |m| m.bytes_received as i64),
         ("md_reconnects_total", "counter", "Connections lost and reopened", |m| m.reconnects as i64),
-        ("md_gaps_total", "counter", "Sequence gaps or crossed books detected", |m| m.gaps as i64),
+        ("md_gaps_total", "counter", "Sequence gaps, crossed books or failed cross-checks detected", |m| {
+            m.gaps as i64
+        }),
         ("md_resyncs_total", "counter", "Books rebuilt from a fresh snapshot", |m| m.resyncs as i64),
+        (
+            "md_cross_checks_requested_total",
+            "counter",
+            "Cross-check snapshots asked for (venues without sequence numbers)",
+            |m| m.cross_checks_requested as i64,
+        ),
+        (
+            "md_cross_checks_passed_total",
+            "counter",
+            "Cross-checks: the book equalled the venue's snapshot",
+            |m| m.cross_checks_passed as i64,
+        ),
+        (
+            "md_cross_checks_failed_total",
+            "counter",
+            "Cross-checks that found the book different (each also a gap)",
+            |m| m.cross_checks_failed as i64,
+        ),
+        (
+            "md_cross_checks_inconclusive_total",
+            "counter",
+            "Cross-checks that could not compare (snapshot too old or unreadable)",
+            |m| m.cross_checks_inconclusive as i64,
+        ),
+        (
+            "md_cross_checks_deferred_total",
+            "counter",
+            "Cross-checks compared at the next later update (snapshot newer than the book)",
+            |m| m.cross_checks_deferred as i64,
+        ),
+        (
+            "md_cross_checks_dropped_total",
+            "counter",
+            "Cross-checks never compared (replaced, or the book lost sync or its connection)",
+            |m| m.cross_checks_dropped as i64,
+        ),
         ("md_snapshot_requests_total", "counter", "Snapshot requests", |m| m.snapshot_requests as i64),
         ("md_snapshot_failures_total", "counter", "Failed snapshot requests", |m| m.snapshot_failures as i64),
         ("md_packets_published_total", "counter", "Packets handed to the spine", |m| {
@@ -423,4 +461,15 @@ fn capture_line(capture: &CaptureWriter) -> String {
         );
     }
     line
+}
+
+/// The book server's `/metrics` and `/healthz` show the process's venues and sinks too.
+impl md_serve::ProcessHealth for Registry {
+    fn metrics(&self) -> String {
+        render(self)
+    }
+
+    fn health(&self) -> Result<(), String> {
+        health(self)
+    }
 }

@@ -86,6 +86,11 @@ pub struct Settings {
     pub capture: Option<PathBuf>,
     /// Which old capture files are deleted.
     pub capture_retention: md_capture::Retention,
+    /// How often books of venues without sequence numbers are cross-checked (`None`: the
+    /// venue's default; zero: never).
+    pub cross_check_interval: Option<Duration>,
+    /// The merged-book server to run beside the drivers (`--grpc-addr`; md-serve always).
+    pub serve: Option<md_serve::ServeConfig>,
 }
 
 /// A list given as `"a,b"` or `["a", "b"]` in the config file.
@@ -135,8 +140,10 @@ pub(crate) struct FileConfig {
     pub(crate) capture: Option<PathBuf>,
     pub(crate) capture_max_age: Option<String>,
     pub(crate) capture_max_size: Option<String>,
+    pub(crate) cross_check_interval: Option<Number>,
     pub(crate) events: Option<PathBuf>,
     pub(crate) sink: Option<Vec<toml::Table>>,
+    pub(crate) serve: Option<crate::serve::ServeFile>,
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<FileConfig, UsageError> {
@@ -149,6 +156,11 @@ pub(crate) fn read_file(path: &Path) -> Result<FileConfig, UsageError> {
 }
 
 impl Settings {
+    /// Whether symbols come from the book server's clients rather than the settings (md-serve).
+    pub fn serve_on_demand(&self) -> bool {
+        self.sinks.is_empty() && self.serve.is_some()
+    }
+
     /// Merges and checks flags (already merged with the environment by clap) and the file.
     pub fn resolve(args: Args) -> Result<Self, UsageError> {
         let mut file = match &args.storage.config {
@@ -180,6 +192,11 @@ impl Settings {
             None => None,
         };
         let capture_retention = md_capture::Retention { max_age, max_bytes };
+        let cross_check_interval = parse_cross_check_interval(pick(
+            args.cross_check_interval,
+            file.cross_check_interval.take().map(number_text),
+        ))?;
+        let serve = crate::serve::resolve(args.serve, file.serve.take(), args.serve_mode)?;
         Ok(Self {
             exchanges,
             symbols,
@@ -193,6 +210,8 @@ impl Settings {
             simulate,
             capture,
             capture_retention,
+            cross_check_interval,
+            serve,
         })
     }
 }
@@ -340,6 +359,25 @@ pub(crate) fn parse_duration(text: &str, flag: &str) -> Result<Option<Duration>,
         }
     };
     Ok((!duration.is_zero()).then_some(duration))
+}
+
+/// `--cross-check-interval`: whole seconds or a duration, 1 s to a day; `0` turns checks off
+/// (`Some(ZERO)`); not given, the venue's default (`None`).
+fn parse_cross_check_interval(text: Option<String>) -> Result<Option<Duration>, UsageError> {
+    let Some(text) = text else { return Ok(None) };
+    let every = match text.trim().parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs)),
+        Err(_) => parse_duration(&text, "--cross-check-interval").ok().map(|d| d.unwrap_or_default()),
+    };
+    match every {
+        Some(every) if every.is_zero() || (Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&every) => {
+            Ok(Some(every))
+        }
+        _ => usage(format!(
+            "--cross-check-interval {text:?} is not valid; valid: seconds from 1 to 86400 (e.g. 60), a duration \
+             (90s, 2m), or 0 to turn cross-checks off"
+        )),
+    }
 }
 
 /// `VENUE=URL` pairs from the flags, else from the file's table.
@@ -654,4 +692,20 @@ fn section(mut table: toml::Table, data_dir: &Path, depth: usize) -> Result<Sink
         }
     };
     Ok(SinkSpec { name, kind, overflow, capacity })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cross_check_interval_in_seconds_or_as_a_duration_and_zero_is_off() {
+        let parse = |text: &str| parse_cross_check_interval(Some(text.into())).unwrap();
+        assert_eq!(parse("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse("0"), Some(Duration::ZERO));
+        assert_eq!(parse_cross_check_interval(None).unwrap(), None, "the venue's default");
+        assert!(parse_cross_check_interval(Some("0.5".into())).is_err());
+    }
 }

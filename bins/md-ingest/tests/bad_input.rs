@@ -29,15 +29,15 @@ fn assert_refused_by(bin: &str, args: &[&str], envs: &[(&str, &str)], needles: &
 
 #[test]
 fn unknown_exchange_names_the_valid_ones() {
-    assert_refused(&["--exchanges", "binance,kraken"], &[], &["kraken", "binance, bybit, huobi"]);
-    assert_refused(&[], &[("MD_EXCHANGES", "ftx")], &["ftx", "binance, bybit, huobi"]);
+    assert_refused(&["--exchanges", "binance,kraken"], &[], &["kraken", "binance, bybit, huobi, bitstamp"]);
+    assert_refused(&[], &[("MD_EXCHANGES", "ftx")], &["ftx", "binance, bybit, huobi, bitstamp"]);
 }
 
 #[test]
 fn malformed_urls() {
     assert_refused(&["--ws-url", "binance=not a url"], &[], &["--ws-url", "ws://"]);
     assert_refused(&["--rest-url", "bybit"], &[], &["VENUE=URL"]);
-    assert_refused(&["--ws-url", "okx=wss://ws.okx.com"], &[], &["okx", "binance, bybit, huobi"]);
+    assert_refused(&["--ws-url", "okx=wss://ws.okx.com"], &[], &["okx", "binance, bybit, huobi, bitstamp"]);
     assert_refused(&["--influx-url", "127.0.0.1:8086"], &[], &["--influx-url", "http://"]);
 }
 
@@ -117,6 +117,7 @@ fn help_is_complete() {
         "--capture-max-age",
         "--capture-max-size",
         "--events",
+        "--cross-check-interval",
         "MD_EXCHANGES",
         "MD_INFLUX_URL",
     ] {
@@ -147,6 +148,18 @@ fn bad_sink_sections_name_the_section_and_the_key() {
     assert_refused(&["--config", &twice], &[], &["[[sink]] #2", "\"files\"", "different name"]);
     let url = write("url.toml", "[[sink]]\nkind = \"influx\"\nname = \"second\"\n");
     assert_refused(&["--config", &url], &[], &["[[sink]] #1", "url is missing"]);
+}
+
+#[test]
+fn bad_cross_check_interval() {
+    let needles = ["--cross-check-interval", "seconds from 1 to 86400", "0 to turn cross-checks off"];
+    assert_refused(&["--cross-check-interval", "soon"], &[], &needles);
+    assert_refused(&["--cross-check-interval", "2d"], &[], &needles);
+    assert_refused(&[], &[("MD_CROSS_CHECK_INTERVAL", "500ms")], &needles);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("md.toml");
+    std::fs::write(&file, "cross_check_interval = -60\n").unwrap();
+    assert_refused(&["--config", file.to_str().unwrap()], &[], &["--cross-check-interval", "\"-60\""]);
 }
 
 #[test]
@@ -185,4 +198,30 @@ fn md_replay_refuses_bad_input_in_one_line() {
         &[],
         &["depth", "recording"],
     );
+}
+
+#[test]
+fn md_serve_refuses_bad_input_in_one_line() {
+    let serve = env!("CARGO_BIN_EXE_md-serve");
+    assert_refused_by(serve, &["--exchanges", "nasdaq"], &[], &["nasdaq", "binance"]);
+    assert_refused_by(serve, &["--grpc-addr", "localhost"], &[], &["--grpc-addr", "127.0.0.1:9051"]);
+    assert_refused_by(serve, &["--http-addr", "nine"], &[], &["--http-addr"]);
+    assert_refused_by(serve, &["--grpc-addr", "0.0.0.0:9051"], &[], &["beyond loopback", "--tls-cert"]);
+    // A token alone does not make plain-text gRPC safe beyond loopback.
+    assert_refused_by(serve, &["--grpc-addr", "0.0.0.0:9051"], &[("MD_SERVE_TOKEN", "t")], &["--tls-key"]);
+    assert_refused_by(serve, &["--http-addr", "0.0.0.0:9052"], &[], &["beyond loopback", "token"]);
+    assert_refused_by(serve, &["--tls-cert", "c.pem"], &[], &["--tls-key"]);
+    assert_refused_by(serve, &["--token-file", "/nonexistent/token"], &[], &["/nonexistent/token"]);
+    assert_refused_by(serve, &["--max-clients", "0"], &[], &["--max-clients", "from 1"]);
+    assert_refused_by(serve, &["--grace", "soon"], &[], &["--grace", "10s"]);
+    assert_refused_by(serve, &["--bogus"], &[], &["--bogus"]);
+    assert_refused(
+        &["--grpc-addr", "127.0.0.1:9051", "--max-symbols-per-client", "x"],
+        &[],
+        &["--max-symbols-per-client"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[serve]\ngrpc_adr = \"127.0.0.1:1\"\n").unwrap();
+    assert_refused_by(serve, &["--config", config.to_str().unwrap()], &[], &["grpc_adr"]);
 }

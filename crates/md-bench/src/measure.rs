@@ -23,6 +23,14 @@ impl Histogram {
         self.count += 1;
     }
 
+    /// Adds another histogram's samples (one per thread or client, merged at the end).
+    pub fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+    }
+
     /// Samples recorded.
     pub fn count(&self) -> u64 {
         self.count

@@ -12,3 +12,6 @@
 pub mod orderbook {
     tonic::include_proto!("orderbook");
 }
+
+/// The encoded `FileDescriptorSet` of `proto/orderbook.proto`, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/orderbook_descriptor.bin"));
