@@ -152,9 +152,11 @@ async fn start_server(
     // Recording every symbol, or md-serve's clients choosing: on demand. Recording chosen
     // symbols: those only, so that the recording holds what was asked for and nothing patchy.
     config.hub.on_demand = on_demand;
-    md_serve::BookServer::start(config, handles, books, feed, Some(process), cancel.clone())
+    let server = md_serve::BookServer::start(config, handles, books, feed, Some(process), cancel.clone())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    registry.add_book_server(Arc::clone(server.hub().metrics()));
+    Ok(server)
 }
 
 /// A venue's raw capture under `dir`, its header holding what a replay needs to rebuild the

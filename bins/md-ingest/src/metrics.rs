@@ -30,6 +30,7 @@ pub struct Registry {
     venues: Mutex<Vec<VenueMetrics>>,
     sinks: Mutex<Vec<(SinkInfo, usize)>>,
     captures: Mutex<Vec<Arc<CaptureWriter>>>,
+    book_server: Mutex<Option<Arc<md_serve::ServeMetrics>>>,
 }
 
 impl Registry {
@@ -46,6 +47,15 @@ impl Registry {
     /// Adds a venue's raw-capture writer.
     pub fn add_capture(&self, writer: Arc<CaptureWriter>) {
         self.captures.lock().unwrap_or_else(PoisonError::into_inner).push(writer);
+    }
+
+    /// Adds the merged-book server's counters (its status line).
+    pub fn add_book_server(&self, metrics: Arc<md_serve::ServeMetrics>) {
+        *self.book_server.lock().unwrap_or_else(PoisonError::into_inner) = Some(metrics);
+    }
+
+    fn book_server(&self) -> Option<Arc<md_serve::ServeMetrics>> {
+        self.book_server.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn captures(&self) -> Vec<Arc<CaptureWriter>> {
@@ -366,6 +376,7 @@ async fn respond(mut stream: TcpStream, registry: &Registry) -> std::io::Result<
 /// Logs one status line per venue and one per sink every `every`, until cancelled.
 pub async fn status_lines(registry: Arc<Registry>, every: Duration, cancel: CancellationToken) {
     let mut previous: Vec<(ExchangeId, u64)> = Vec::new();
+    let mut sent_before = 0;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
@@ -398,7 +409,28 @@ pub async fn status_lines(registry: Arc<Registry>, every: Duration, cancel: Canc
         for capture in registry.captures() {
             tracing::info!("{}", capture_line(&capture));
         }
+        if let Some(server) = registry.book_server() {
+            let sent = server.summaries_sent.load(std::sync::atomic::Ordering::Relaxed);
+            let rate = (sent - sent_before.min(sent)) as f64 / every.as_secs_f64();
+            sent_before = sent;
+            tracing::info!("{}", book_server_line(&server, rate));
+        }
     }
+}
+
+/// The book server's status line: clients, symbols, subscriptions it holds, summaries sent.
+fn book_server_line(server: &md_serve::ServeMetrics, sent_per_sec: f64) -> String {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "book server: clients {}, symbols {}, venue subscriptions held {}, {:.0} summaries/s sent, {} skipped by slow clients, {} requests refused, {} over the limits",
+        load(&server.streams_open),
+        load(&server.topics),
+        load(&server.subscriptions_held),
+        sent_per_sec,
+        load(&server.summaries_skipped),
+        load(&server.requests_refused),
+        load(&server.requests_over_limit) + load(&server.connections_refused),
+    )
 }
 
 /// `influx: written 12034, 5000 records in memory, 0 on disk, queue 12/65536 (block); FAILING

@@ -112,5 +112,41 @@ async fn an_unknown_symbol_is_refused_naming_the_accepted_forms_and_subscribes_n
     let listed = client.symbols(md_proto::orderbook::SymbolsRequest {}).await.unwrap().into_inner();
     let names: Vec<&str> = listed.symbols.iter().map(|s| s.symbol.as_str()).collect();
     assert!(names.contains(&"BTC-USDT") && names.contains(&"BTC-USD"), "{names:?}");
+    health_and_reflection(&stack).await;
     stack.cancel.cancel();
+}
+
+/// grpc.health.v1 says the service is serving; reflection lists it (for grpcurl and friends).
+async fn health_and_reflection(stack: &Stack) {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{health_check_response::ServingStatus, HealthCheckRequest};
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let request = HealthCheckRequest { service: "orderbook.Aggregator".into() };
+    let health = HealthClient::new(channel.clone()).check(request).await.unwrap().into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+    let ask = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([ask]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("reflection did not list services");
+    };
+    let services: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(services.contains(&"orderbook.Aggregator".to_owned()), "{services:?}");
 }
