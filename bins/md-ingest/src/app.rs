@@ -94,6 +94,7 @@ fn compose(settings: &Settings, registry: &Registry) -> Result<Composed, String>
         channels: settings.channels.clone(),
         sample: settings.snapshot_interval.map(|interval| SampleConfig { interval, depth: settings.depth }),
         cross_check_interval: settings.cross_check_interval,
+        liveness_timeout: settings.liveness_timeout,
         ..DriverConfig::default()
     };
     for &id in &settings.exchanges {

@@ -65,6 +65,11 @@ pub struct Args {
     #[arg(long, env = "MD_CROSS_CHECK_INTERVAL", value_name = "SECS")]
     pub cross_check_interval: Option<String>,
 
+    /// Reconnect a connection that sent no frame for this long, e.g. 30s (default: the venue's,
+    /// 60 s for most; Bitstamp's quiet books are silent for up to ~49 s, so keep it above that).
+    #[arg(long, env = "MD_LIVENESS_TIMEOUT", value_name = "DURATION")]
+    pub liveness_timeout: Option<String>,
+
     /// Serve every chosen venue from an in-process simulator: an offline demo, no network.
     #[arg(long, env = "MD_SIMULATE")]
     pub simulate: bool,

@@ -89,6 +89,8 @@ pub struct Settings {
     /// How often books of venues without sequence numbers are cross-checked (`None`: the
     /// venue's default; zero: never).
     pub cross_check_interval: Option<Duration>,
+    /// Overrides every venue's liveness timeout (`None`: the venue's own).
+    pub liveness_timeout: Option<Duration>,
     /// The merged-book server to run beside the drivers (`--grpc-addr`; md-serve always).
     pub serve: Option<md_serve::ServeConfig>,
 }
@@ -141,6 +143,7 @@ pub(crate) struct FileConfig {
     pub(crate) capture_max_age: Option<String>,
     pub(crate) capture_max_size: Option<String>,
     pub(crate) cross_check_interval: Option<Number>,
+    pub(crate) liveness_timeout: Option<String>,
     pub(crate) events: Option<PathBuf>,
     pub(crate) sink: Option<Vec<toml::Table>>,
     pub(crate) serve: Option<crate::serve::ServeFile>,
@@ -196,6 +199,17 @@ impl Settings {
             args.cross_check_interval,
             file.cross_check_interval.take().map(number_text),
         ))?;
+        let liveness_timeout = match pick(args.liveness_timeout, file.liveness_timeout.take()) {
+            Some(text) => match parse_duration(&text, "--liveness-timeout")? {
+                Some(d) if d >= Duration::from_millis(100) => Some(d),
+                _ => {
+                    return usage(format!(
+                        "--liveness-timeout {text:?} is too short; valid: 100ms or more, e.g. 30s"
+                    ))
+                }
+            },
+            None => None,
+        };
         let serve = crate::serve::resolve(args.serve, file.serve.take(), args.serve_mode)?;
         Ok(Self {
             exchanges,
@@ -211,6 +225,7 @@ impl Settings {
             capture,
             capture_retention,
             cross_check_interval,
+            liveness_timeout,
             serve,
         })
     }

@@ -118,6 +118,7 @@ fn help_is_complete() {
         "--capture-max-size",
         "--events",
         "--cross-check-interval",
+        "--liveness-timeout",
         "MD_EXCHANGES",
         "MD_INFLUX_URL",
     ] {
@@ -215,6 +216,9 @@ fn md_serve_refuses_bad_input_in_one_line() {
     assert_refused_by(serve, &["--max-clients", "0"], &[], &["--max-clients", "from 1"]);
     assert_refused_by(serve, &["--grace", "soon"], &[], &["--grace", "10s"]);
     assert_refused_by(serve, &["--bogus"], &[], &["--bogus"]);
+    assert_refused_by(serve, &["--liveness-timeout", "5ms"], &[], &["--liveness-timeout", "100ms"]);
+    assert_refused_by(serve, &["--cross-check-interval", "often"], &[], &["--cross-check-interval"]);
+    assert_refused(&["--liveness-timeout", "soon"], &[], &["--liveness-timeout", "10s"]);
     assert_refused(
         &["--grpc-addr", "127.0.0.1:9051", "--max-symbols-per-client", "x"],
         &[],

@@ -42,6 +42,16 @@ struct ServeCli {
     #[arg(long, env = "MD_STATUS_INTERVAL", value_name = "DURATION")]
     status_interval: Option<String>,
 
+    /// Cross-check each Bitstamp book against a fresh REST snapshot this often: seconds, or
+    /// e.g. 90s, 2m (default 60; 0 = off). A mismatch takes that venue out until it resynced.
+    #[arg(long, env = "MD_CROSS_CHECK_INTERVAL", value_name = "SECS")]
+    cross_check_interval: Option<String>,
+
+    /// A venue whose connection sends no frame for this long is marked STALE, left out of the
+    /// merged book and reconnected, e.g. 30s (default: the venue's, 60 s for most).
+    #[arg(long, env = "MD_LIVENESS_TIMEOUT", value_name = "DURATION")]
+    liveness_timeout: Option<String>,
+
     /// The server.
     #[command(flatten)]
     serve: ServeArgs,
@@ -70,6 +80,8 @@ fn main() {
             ..StorageArgs::default()
         },
         simulate: cli.simulate,
+        cross_check_interval: cli.cross_check_interval,
+        liveness_timeout: cli.liveness_timeout,
         serve: cli.serve,
         serve_mode: ServeMode::Alone,
         ..Args::default()
