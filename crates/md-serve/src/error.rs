@@ -45,6 +45,9 @@ pub enum ServeError {
     /// The TLS certificate or key could not be read.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The reflection service could not be built from the contract's descriptor set.
+    #[error("gRPC reflection: {0}")]
+    Reflection(String),
     /// The gRPC transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),

@@ -179,7 +179,7 @@ async fn start_grpc(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(md_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| ServeError::Tls(format!("reflection: {e}")))?;
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(config.keepalive))
         .http2_keepalive_timeout(Some(config.keepalive))
