@@ -198,8 +198,10 @@ fn ctrl_c_on_a_pipe_exits_0(addr: &str) {
 fn ctrl_c_on_a_terminal_restores_it(addr: &str) {
     // `script` runs md-book on a pty: stdout is a terminal, so it draws live; a 0x03 written
     // to the pty is the terminal's Ctrl-C (SIGINT to md-book); -e returns md-book's exit code.
+    // `exec`: the terminal's SIGINT goes to its whole foreground group, and a shell left
+    // waiting between script and md-book would die of it (exit 130) whatever md-book did.
     let book = md_e2e::built_bin("md-book", "md-book");
-    let line = format!("{} BTC-USDT --addr {addr}", book.display());
+    let line = format!("exec '{}' BTC-USDT --addr {addr}", book.display());
     let mut command = Command::new("script");
     command.args(["-qfec", &line, "/dev/null"]).env("MD_SERVE_TOKEN", TOKEN);
     command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
