@@ -221,21 +221,27 @@ venue_tests!(bybit, ExchangeId::Bybit);
 venue_tests!(huobi, ExchangeId::Huobi);
 venue_tests!(bitstamp, ExchangeId::Bitstamp, without_sequence);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binance_snapshot_429_backs_off_then_succeeds() {
-    let sim = common::sim_config(ExchangeId::Binance);
+/// Three snapshot requests answered 429: the driver backs off and retries on the same
+/// connection, and the books end equal to md-sim's.
+async fn snapshot_429_backs_off_then_succeeds(venue: ExchangeId) {
+    let sim = common::sim_config(venue);
     let h = Harness::start_with(sim, common::test_driver_config(), |sim| {
-        sim.faults(ExchangeId::Binance).snapshot_429(3);
+        sim.faults(venue).snapshot_429(3);
     })
     .await;
     h.wait_synced().await;
-    let stats = h.sim.stats(ExchangeId::Binance);
+    let stats = h.sim.stats(venue);
     assert_eq!(stats.snapshot_429s, 3, "{stats:?}");
     let m = h.metrics.snapshot();
     assert!(m.snapshot_failures >= 3, "{m:?}");
     assert_eq!(m.reconnects, 0);
     h.assert_books_match_sim().await;
     h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_snapshot_429_backs_off_then_succeeds() {
+    snapshot_429_backs_off_then_succeeds(ExchangeId::Binance).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,18 +284,7 @@ async fn bitstamp_request_reconnect_rotates_the_connection_and_rebuilds_books() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitstamp_snapshot_429_backs_off_then_succeeds() {
-    let sim = common::sim_config(ExchangeId::Bitstamp);
-    let h = Harness::start_with(sim, common::test_driver_config(), |sim| {
-        sim.faults(ExchangeId::Bitstamp).snapshot_429(3);
-    })
-    .await;
-    h.wait_synced().await;
-    assert_eq!(h.sim.stats(ExchangeId::Bitstamp).snapshot_429s, 3);
-    let m = h.metrics.snapshot();
-    assert!(m.snapshot_failures >= 3, "{m:?}");
-    assert_eq!(m.reconnects, 0);
-    h.assert_books_match_sim().await;
-    h.stop().await;
+    snapshot_429_backs_off_then_succeeds(ExchangeId::Bitstamp).await;
 }
 
 /// Every fault but a withheld diff (which only a cross-check can see): the books end equal to
