@@ -211,11 +211,20 @@ fn the_held_blocks_are_bounded_and_what_is_over_is_dropped_and_counted() {
     let stats = writer.finish().unwrap();
     assert_eq!(stats.records_flushed + stats.records_dropped, 3000, "{stats:?}");
     assert!(stats.records_dropped > 1000, "{stats:?}");
-    // Everything kept is on disk; the newest were the ones dropped.
+    // Everything kept is on disk, in the order recorded; the oldest were kept. The first
+    // chunk (50 events, ~30 KiB) always enters the empty queue and its blocks are the first
+    // held, so it is on disk whatever the timing. Later chunks may also lose a few events to
+    // the queue's own budget when the writer's thread is starved (a loaded CI machine:
+    // events 95-99 once were), which is why only the first chunk is compared whole.
     let back = read_back(dir.path(), ReadOptions::default());
     assert!(back.errors.is_empty(), "{:?}", back.errors);
     assert_eq!(back.events.len() as u64, stats.records_flushed);
-    assert_eq!(descriptions(&back.events[..100]), descriptions(&events[..100]));
+    assert_eq!(descriptions(&back.events[..50]), descriptions(&events[..50]));
+    let recorded = descriptions(&events);
+    let mut rest = recorded.iter();
+    for kept in descriptions(&back.events) {
+        assert!(rest.any(|r| *r == kept), "kept out of order, or never recorded: {kept}");
+    }
 }
 
 #[test]
