@@ -472,7 +472,11 @@ async fn pipeline_with(
         rest_url: Some(format!("http://{}", sender.rest)),
     };
     let exchange: Arc<dyn md_core::Exchange> = Arc::from(build(venue, &endpoints).unwrap());
-    let config = DriverConfig { listing_refresh: None, ..DriverConfig::default() };
+    let mut config = DriverConfig { listing_refresh: None, ..DriverConfig::default() };
+    // An experiment's knob, as MD_BENCH_WORKERS is: another burst limit.
+    if let Some(burst) = std::env::var("MD_BENCH_MAX_BURST").ok().and_then(|b| b.parse().ok()) {
+        config.max_burst = burst;
+    }
     let recorded =
         md_driver::RecordedConfig::of(&config, endpoints.ws_url.clone(), endpoints.rest_url.clone());
     let mut driver =
