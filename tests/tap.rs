@@ -103,6 +103,27 @@ fn per_symbol(packets: &[DataPacket]) -> BTreeMap<Symbol, Vec<DataPacket>> {
     by_symbol
 }
 
+/// Fails on the first packet that differs, naming it: the whole maps are megabytes, too much
+/// for a failure message anyone reads.
+fn assert_same_packets(
+    venue: ExchangeId,
+    tapped: &BTreeMap<Symbol, Vec<DataPacket>>,
+    plain: &BTreeMap<Symbol, Vec<DataPacket>>,
+) {
+    assert_eq!(tapped.keys().collect::<Vec<_>>(), plain.keys().collect::<Vec<_>>(), "{venue}: symbols");
+    for (symbol, with_tap) in tapped {
+        let without = &plain[symbol];
+        let first_difference = with_tap.iter().zip(without).position(|(a, b)| a != b);
+        if let Some(i) = first_difference {
+            panic!(
+                "{venue} {symbol}: the tap changed packet {i}:\n with the tap: {:?}\n without: {:?}",
+                with_tap[i], without[i]
+            );
+        }
+        assert_eq!(with_tap.len(), without.len(), "{venue} {symbol}: packets with and without the tap");
+    }
+}
+
 fn lines(by_symbol: &BTreeMap<Symbol, Vec<DataPacket>>) -> Vec<String> {
     let mut encoder = LineEncoder::new(&SchemaConfig::default()).unwrap();
     let mut out = Vec::new();
@@ -128,7 +149,7 @@ async fn sees_every_frame_and_changes_nothing(venue: ExchangeId) {
     let plain = run(venue, &traffic, None).await;
 
     let (tapped, plain) = (per_symbol(&tapped), per_symbol(&plain));
-    assert_eq!(tapped, plain, "{venue}: the tap changed the packets");
+    assert_same_packets(venue, &tapped, &plain);
     let lines = lines(&tapped);
     assert!(lines.len() > MESSAGES, "{venue}: {} lines", lines.len());
     assert_eq!(lines, self::lines(&plain));

@@ -65,6 +65,21 @@ enum End {
     Emptied,
 }
 
+/// Why the connection ends when the supervisor has closed its command channel. The supervisor
+/// closes it for two reasons: every symbol was removed, or md is stopping. On a multi-thread
+/// runtime the second can be seen here before the cancellation itself: the token fires while
+/// this task is between the select's first branch (cancellation, still pending) and its
+/// command branch, and the supervisor, on another thread, has already dropped the channel. The
+/// token is set before the channel closes, so asking it again tells the two apart; without this
+/// a shutdown was sometimes reported to every symbol as `Emptied`.
+fn closed_end(cancel: &CancellationToken) -> End {
+    if cancel.is_cancelled() {
+        End::Lost(DisconnectReason::Cancelled)
+    } else {
+        End::Emptied
+    }
+}
+
 /// Runs one connection until cancelled or emptied.
 pub(crate) async fn run(
     ctx: Context,
@@ -338,7 +353,7 @@ impl<'a> Session<'a> {
                     self.settle(socket, fx).await
                 }
                 command = commands.recv() => match command {
-                    None => return End::Emptied,
+                    None => return closed_end(&ctx.cancel),
                     Some(command) => {
                         apply_command(ctx, core, command, fx);
                         self.settle(socket, fx).await
@@ -491,5 +506,18 @@ impl<'a> Session<'a> {
             Ok(()) => None,
             Err(e) => Some(End::Lost(DisconnectReason::SendFailed { detail: e.to_string() })),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_command_channel_is_a_shutdown_once_cancelled_and_an_emptying_before() {
+        let cancel = CancellationToken::new();
+        assert!(matches!(closed_end(&cancel), End::Emptied));
+        cancel.cancel();
+        assert!(matches!(closed_end(&cancel), End::Lost(DisconnectReason::Cancelled)));
     }
 }
