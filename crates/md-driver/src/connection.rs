@@ -8,18 +8,13 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use md_core::{
     now_ns, ConnId, DisconnectReason, Exchange, Frame, RawKind, Removal, Symbol, SymbolInfo, Symbols,
     WsMessage,
 };
 use md_pipeline::Publisher;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{seed_for, Backoff};
@@ -28,9 +23,10 @@ use crate::fetch::{Fetched, Fetcher};
 use crate::metrics::{bump, DriverMetrics};
 use crate::pace::Pace;
 use crate::tap::Tap;
+use crate::ws::{Incoming, WsClient, WsError};
 use crate::DriverConfig;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Socket = WsClient;
 
 /// Connection ids, unique within the process (a reconnect gets a new one).
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -209,13 +205,10 @@ async fn yield_behind_woken() {
     .await
 }
 
-/// The socket's next message if one is ready now, polled with the task's own waker. (With
-/// `now_or_never`'s no-op waker, tokio-tungstenite would swap the waker it keeps for the read
-/// and the write side at every frame and swap it back at the next `select!`.)
-async fn ready_message(
-    socket: &mut Socket,
-) -> Option<Option<Result<Message, tokio_tungstenite::tungstenite::Error>>> {
-    std::future::poll_fn(|cx| match socket.poll_next_unpin(cx) {
+/// The socket's next message if one is ready now, polled with the task's own waker (a no-op
+/// waker would leave the socket registered with one that wakes nobody).
+async fn ready_message(socket: &mut Socket) -> Option<Option<Result<Incoming, WsError>>> {
+    std::future::poll_fn(|cx| match socket.poll_next(cx) {
         Poll::Ready(message) => Poll::Ready(Some(message)),
         Poll::Pending => Poll::Ready(None),
     })
@@ -288,22 +281,19 @@ impl<'a> Session<'a> {
         ctx.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
         if matches!(end, End::Lost(DisconnectReason::Cancelled) | End::Emptied) {
             // A clean close, bounded: cancellation must return within a second.
-            let _ = tokio::time::timeout(ctx.config.close_timeout, socket.close(None)).await;
+            let _ = tokio::time::timeout(ctx.config.close_timeout, socket.close()).await;
         }
         end
     }
 
     async fn connect(&self) -> Result<Socket, End> {
         let ctx = self.ctx;
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(ctx.config.max_frame_bytes))
-            .max_frame_size(Some(ctx.config.max_frame_bytes));
-        let connect = tokio_tungstenite::connect_async_with_config(self.url, Some(ws_config), true);
+        let connect = WsClient::connect(self.url, ctx.config.max_frame_bytes);
         let failed = |detail: String| End::Lost(DisconnectReason::ConnectFailed { detail });
         tokio::select! {
             _ = ctx.cancel.cancelled() => Err(End::Lost(DisconnectReason::Cancelled)),
             result = tokio::time::timeout(ctx.config.connect_timeout, connect) => match result {
-                Ok(Ok((socket, _))) => Ok(socket),
+                Ok(Ok(socket)) => Ok(socket),
                 Ok(Err(e)) => Err(failed(e.to_string())),
                 Err(_) => Err(failed("timed out".into())),
             },
@@ -398,7 +388,7 @@ impl<'a> Session<'a> {
     /// wake-up downstream per burst, not per packet.
     async fn read_burst(
         &mut self,
-        first: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+        first: Option<Result<Incoming, WsError>>,
         socket: &mut Socket,
         core: &mut ConnectionCore,
         fx: &mut Effects,
@@ -421,7 +411,7 @@ impl<'a> Session<'a> {
     /// One message from the socket.
     async fn on_message(
         &mut self,
-        message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+        message: Option<Result<Incoming, WsError>>,
         socket: &mut Socket,
         core: &mut ConnectionCore,
         fx: &mut Effects,
@@ -438,35 +428,31 @@ impl<'a> Session<'a> {
         };
         let local_ts = now_ns();
         match message {
-            Message::Text(text) => {
+            Incoming::Text(text) => {
                 core.on_frame(Frame::Text(&text), local_ts, fx);
                 ctx.tap.record(self.conn, local_ts, move || RawKind::Received(WsMessage::Text(text.into())));
             }
-            Message::Binary(bytes) => {
+            Incoming::Binary(bytes) => {
                 core.on_frame(Frame::Binary(&bytes), local_ts, fx);
                 ctx.tap.record(self.conn, local_ts, move || RawKind::Received(WsMessage::Binary(bytes)));
             }
-            Message::Ping(payload) => {
-                // tungstenite queued the pong; flush it now, not at our next write.
+            Incoming::Ping(payload) => {
                 bump(&ctx.metrics.control_frames);
                 ctx.tap.record(self.conn, local_ts, || RawKind::Received(WsMessage::Ping(payload.clone())));
-                ctx.tap.record(self.conn, local_ts, move || RawKind::Sent(WsMessage::Pong(payload)));
-                if let Err(e) = socket.flush().await {
+                ctx.tap.record(self.conn, local_ts, || RawKind::Sent(WsMessage::Pong(payload.clone())));
+                if let Err(e) = socket.send_pong(&payload).await {
                     return Some(End::Lost(DisconnectReason::SendFailed { detail: e.to_string() }));
                 }
             }
-            Message::Pong(payload) => {
+            Incoming::Pong(payload) => {
                 ctx.tap.record(self.conn, local_ts, move || RawKind::Received(WsMessage::Pong(payload)));
             }
-            Message::Frame(_) => {}
-            Message::Close(close) => {
+            Incoming::Close(close) => {
                 let (close_code, detail) = match &close {
-                    Some(frame) => (Some(u16::from(frame.code)), frame.reason.to_string()),
+                    Some((code, reason)) => (Some(*code), reason.clone()),
                     None => (None, "close frame without a reason".to_owned()),
                 };
-                ctx.tap.record(self.conn, local_ts, || {
-                    RawKind::Received(WsMessage::Close(close_code.map(|c| (c, detail.clone()))))
-                });
+                ctx.tap.record(self.conn, local_ts, || RawKind::Received(WsMessage::Close(close.clone())));
                 return Some(End::Lost(DisconnectReason::ClosedByVenue { close_code, detail }));
             }
         }
@@ -502,7 +488,7 @@ impl<'a> Session<'a> {
 
     async fn send(&mut self, socket: &mut Socket, text: String) -> Option<End> {
         self.ctx.tap.record(self.conn, now_ns(), || RawKind::Sent(WsMessage::from_text(text.clone())));
-        match socket.send(Message::text(text)).await {
+        match socket.send_text(&text).await {
             Ok(()) => None,
             Err(e) => Some(End::Lost(DisconnectReason::SendFailed { detail: e.to_string() })),
         }

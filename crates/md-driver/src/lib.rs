@@ -23,6 +23,9 @@
 //! - An optional [`md_core::RawTap`] sees every frame and message before parsing.
 //! - What a connection does with what it reads is the socket-free [`ConnectionCore`], which a
 //!   replay of recorded frames and the in-process benchmark drive too.
+//! - The WebSocket client (handshake, TLS verified against the Mozilla roots, framing) is md's
+//!   own (`ws`): it hands each frame on as a slice of its read buffer, and every message md
+//!   sends, pongs included, goes through the session, where the tap sees it.
 #![forbid(unsafe_code)]
 
 mod alloc;
@@ -37,6 +40,7 @@ mod pace;
 pub mod replay;
 mod supervisor;
 mod tap;
+mod ws;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
