@@ -10,9 +10,12 @@
 //! books, route, then encode; no socket, no runtime); saturation end to end on one thread and
 //! on md-ingest's multi-thread runtime (msgs/s, share of in-process, CPU-seconds per million
 //! messages, peak RSS); and at each fixed rate the latency from frame received to line in a
-//! batch. `--runtimes one,multi` picks the runtimes (default both); `--rounds N` repeats the
-//! saturation measurements N times, venues interleaved, and prints the medians (fixed-rate
-//! latency runs only in the first round).
+//! batch. The in-process rate is measured again after each end-to-end run, and each share
+//! divides by the mean of the in-process runs just before and after it, so that the host's
+//! drift between runs cancels. `--runtimes one,multi` picks the runtimes (default both);
+//! `--rounds N` repeats the saturation measurements N times, venues interleaved (their order
+//! rotated each round), and prints the medians (fixed-rate latency runs only in the first
+//! round).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
@@ -48,7 +51,8 @@ enum Runtime {
     /// A current-thread runtime: driver and sink on one thread.
     #[default]
     One,
-    /// md-ingest's runtime: multi-thread, a worker per core.
+    /// md-ingest's runtime (`md_pipeline::runtime()`): a worker per core but one, and
+    /// current-thread when that leaves one (as on 2 cores).
     Multi,
     /// md-ingest's runtime with every raw event also captured to disk (`md-ingest --capture`).
     Capture,
@@ -192,9 +196,13 @@ fn main() {
         if options.rounds > 1 {
             println!("-- round {round} of {}", options.rounds);
         }
-        // Venues interleaved within a round: a noisy neighbour then weighs on every venue alike.
-        for &venue in &options.venues {
-            rounds.push((venue, bench_venue(venue, &options, round == 1)));
+        // Venues interleaved within a round, so that a noisy neighbour weighs on every venue
+        // alike, and the order rotated from round to round, so that no venue always runs
+        // right after the same other one (or first).
+        let n = options.venues.len();
+        for k in 0..n {
+            let venue = options.venues[(k + round - 1) % n];
+            rounds.push((venue, bench_venue(venue, &options, round)));
         }
     }
     if options.rounds > 1 {
@@ -220,8 +228,8 @@ fn replay_bench(o: &Options) {
         println!(
             "{venue:8} replay from capture: {:.0} msg/s median [{:.0}–{:.0}] ({:.0} ns per message: read, inflate, parse, books), {} frames, {} packets, {:.1} bytes on disk per frame (written in {write_secs:.1} s)",
             median(rates.clone()),
-            rates.iter().copied().fold(f64::INFINITY, f64::min),
-            rates.iter().copied().fold(0.0, f64::max),
+            min(&rates),
+            max(&rates),
             1e9 / median(rates.clone()),
             last.frames,
             last.packets,
@@ -268,19 +276,50 @@ impl Drop for Sender {
 #[derive(Debug, Clone, Default)]
 struct Round {
     ceiling: f64,
+    /// The mean of the round's in-process runs (one before the first end-to-end run, one after
+    /// each).
     in_process: f64,
-    /// Per runtime: rate, share of in-process, CPU-s per million.
-    e2e: Vec<(Runtime, f64, f64, f64)>,
+    /// Per runtime: rate, share of in-process, share of the in-process run before it alone
+    /// (the harness's definition until 2026-12-02, printed beside the bracketed one), CPU-s
+    /// per million.
+    e2e: Vec<(Runtime, f64, f64, f64, f64)>,
 }
 
+impl Round {
+    /// The end-to-end rate on `runtime`, if it ran.
+    fn rate(&self, runtime: Runtime) -> Option<f64> {
+        self.e2e.iter().find(|e| e.0 == runtime).map(|e| e.1)
+    }
+}
+
+/// The smallest value (infinity for none).
+fn min(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+/// The largest value (0 for none: every figure here is a rate or a ratio).
+fn max(values: &[f64]) -> f64 {
+    values.iter().copied().fold(0.0, f64::max)
+}
+
+/// The median; of an even count, the mean of the middle two (the upper one alone would lean
+/// every ten-round summary towards the better rounds).
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// Medians over the rounds, per venue; shares are taken within each round, then the median.
 fn summary(o: &Options, rounds: &[(ExchangeId, Round)]) {
-    println!("-- medians of {} rounds (share of in-process taken within each round)", o.rounds);
+    println!(
+        "-- medians of {} rounds (share of in-process taken within each round, against the mean of the in-process runs before and after)",
+        o.rounds
+    );
     for &venue in &o.venues {
         let of: Vec<&Round> = rounds.iter().filter(|(v, _)| *v == venue).map(|(_, r)| r).collect();
         let ceiling = median(of.iter().map(|r| r.ceiling).collect());
@@ -291,35 +330,59 @@ fn summary(o: &Options, rounds: &[(ExchangeId, Round)]) {
                 median(
                     of.iter()
                         .flat_map(|r| r.e2e.iter().filter(|e| e.0 == runtime))
-                        .map(|e| [e.1, e.2, e.3][i])
+                        .map(|e| [e.1, e.2, e.3, e.4][i])
                         .collect(),
                 )
             };
             print!(
-                " | {}: {:.0} msg/s, {:.0}%, {:.2} CPU-s/M",
+                " | {}: {:.0} msg/s, {:.0}% ({:.0}% of the run before), {:.2} CPU-s/M",
                 runtime.name(),
                 pick(0),
                 100.0 * pick(1),
-                pick(2)
+                100.0 * pick(2),
+                pick(3)
             );
         }
         println!();
+        if let [first, second, ..] = o.runtimes[..] {
+            let ratios: Vec<f64> = of.iter().filter_map(|r| Some(r.rate(second)? / r.rate(first)?)).collect();
+            println!(
+                "{venue:8} paired: {} ÷ {} within each round {:.3} median [{:.3}–{:.3}], ≥ 1 in {} of {}",
+                second.name(),
+                first.name(),
+                median(ratios.clone()),
+                min(&ratios),
+                max(&ratios),
+                ratios.iter().filter(|&&r| r >= 1.0).count(),
+                ratios.len()
+            );
+        }
     }
 }
 
-fn bench_venue(venue: ExchangeId, o: &Options, with_rates: bool) -> Round {
+/// One venue's runs in round `number` (from 1); latency and InfluxDB runs only in the first.
+fn bench_venue(venue: ExchangeId, o: &Options, number: usize) -> Round {
+    let with_rates = number == 1;
     let mut round = Round::default();
     let one = Runtime::One.build();
     let sender = Sender::start(venue, o.symbols, o.messages);
     let ceiling = one.block_on(framing_ceiling(&sender, o.messages));
     drop(sender);
-    let (in_process, ns_per_message) = in_process(venue, o.symbols, o.messages);
+    let (mut before, ns_per_message) = in_process(venue, o.symbols, o.messages);
+    let mut in_process_runs = vec![before];
     round.ceiling = ceiling;
-    round.in_process = in_process;
     println!(
-        "{venue:8} ceiling {ceiling:>9.0} msg/s | in-process {in_process:>9.0} msg/s ({ns_per_message:.0} ns per message: parse, books, encode)"
+        "{venue:8} ceiling {ceiling:>9.0} msg/s | in-process {before:>9.0} msg/s ({ns_per_message:.0} ns per message: parse, books, encode)"
     );
-    for &runtime in &o.runtimes {
+    // The runtimes' order alternates from round to round: in one 5-round run the second
+    // end-to-end run of a round was the slower for Binance in every round although both
+    // runtimes were the same (current-thread on 2 cores), so a fixed order can charge the
+    // host's drift to whichever runtime runs second.
+    let mut runtimes = o.runtimes.clone();
+    if number.is_multiple_of(2) {
+        runtimes.reverse();
+    }
+    for runtime in runtimes {
         let rt = runtime.build();
         let sender = Sender::start(venue, o.symbols, o.messages);
         let capture = (runtime == Runtime::Capture).then(|| tempfile::tempdir().unwrap());
@@ -332,18 +395,34 @@ fn bench_venue(venue: ExchangeId, o: &Options, with_rates: bool) -> Round {
             capture.as_ref().map(|d| d.path()),
         ));
         drop(sender);
+        // The host's speed drifts between runs seconds apart (±20% here), so the share divides
+        // by the mean of the in-process runs just before and just after: a drift that is
+        // steady over the bracket then cancels out of the ratio.
+        let (after, _) = in_process(venue, o.symbols, o.messages);
+        in_process_runs.push(after);
+        let in_process = (before + after) / 2.0;
         println!(
-            "{venue:8} end to end on {:17}: {:>9.0} msg/s ({:.0}% of in-process, {:.1}% of ceiling), {:.2} CPU-s per million, {:.0} packets per batch, RSS {:.1} MiB at the end (peak {:.1})",
+            "{venue:8} end to end on {:17}: {:>9.0} msg/s ({:.0}% of in-process {:.0}k before and {:.0}k after; {:.0}% of the one before; {:.1}% of ceiling), {:.2} CPU-s per million, {:.0} packets per batch, RSS {:.1} MiB at the end (peak {:.1})",
             runtime.name(),
             saturation.rate,
             100.0 * saturation.rate / in_process,
+            before / 1e3,
+            after / 1e3,
+            100.0 * saturation.rate / before,
             100.0 * saturation.rate / ceiling,
             saturation.cpu_per_million,
             saturation.packets_per_batch,
             saturation.steady_rss,
             saturation.peak_rss
         );
-        round.e2e.push((runtime, saturation.rate, saturation.rate / in_process, saturation.cpu_per_million));
+        round.e2e.push((
+            runtime,
+            saturation.rate,
+            saturation.rate / in_process,
+            saturation.rate / before,
+            saturation.cpu_per_million,
+        ));
+        before = after;
         let rates = if with_rates { o.rates.as_slice() } else { &[] };
         for &rate in rates {
             let messages = (rate * o.seconds) as usize;
@@ -370,6 +449,7 @@ fn bench_venue(venue: ExchangeId, o: &Options, with_rates: bool) -> Round {
             );
         }
     }
+    round.in_process = in_process_runs.iter().sum::<f64>() / in_process_runs.len() as f64;
     round
 }
 
