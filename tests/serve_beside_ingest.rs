@@ -55,11 +55,14 @@ async fn the_recording_process_serves_the_merged_book_and_keeps_recording() {
     command.args(["--simulate", "--exchanges", "binance,bybit,huobi", "--symbols", "BTC-USDT,ETH-USDT"]);
     command.args(["--grpc-addr", &grpc, "--http-addr", &http, "--grace", "500ms", "--status-interval", "0"]);
     command.arg("--data-dir").arg(data.path());
-    let process = KillOnDrop::spawn(&mut command, false);
+    let mut process = KillOnDrop::spawn(&mut command, false);
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut client = loop {
         if let Ok(client) = AggregatorClient::connect(format!("http://{grpc}")).await {
             break client;
+        }
+        if let Some(status) = process.child.try_wait().unwrap() {
+            panic!("md-ingest exited before serving gRPC on {grpc}: {status}");
         }
         assert!(tokio::time::Instant::now() < deadline, "md-ingest never served gRPC on {grpc}");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -92,7 +95,6 @@ async fn the_recording_process_serves_the_merged_book_and_keeps_recording() {
     assert!(symbols.iter().all(|l| l.ends_with(" 2")), "{symbols:?}");
     drop(client);
     terminate(process.id());
-    let mut process = process;
     let status = process.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     let lines = stored_lines(&data.path().join("lines"));

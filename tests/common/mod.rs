@@ -71,10 +71,9 @@ pub fn stored_lines(dir: &std::path::Path) -> Vec<String> {
     lines
 }
 
-/// A loopback port nothing listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+/// A loopback port nothing listens on now, outside the range a bind on port 0 draws from (see
+/// [`md_sim::free_port`]).
+pub use md_sim::free_port;
 
 /// `MD_INFLUX_URL`, set by `.ci/run`; `None` (test skipped, said so) outside CI, a failure in it.
 pub fn influx_url() -> Option<String> {

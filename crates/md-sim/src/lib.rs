@@ -61,6 +61,7 @@ mod gen;
 mod http;
 mod hub;
 mod num;
+mod port;
 mod rng;
 mod stats;
 mod venue;
@@ -77,6 +78,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{ConfigError, SimConfig};
 pub use faults::Faults;
+pub use port::free_port;
 pub use stats::{FaultStats, SimStats};
 
 use hub::{lock, Venue};

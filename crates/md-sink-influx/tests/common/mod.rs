@@ -144,14 +144,10 @@ pub struct Influxd {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Influxd {
     pub fn new(bin: &Path, dir: &Path) -> Self {
-        let port = free_port();
-        let rpc = free_port();
+        let port = md_sim::free_port();
+        let rpc = md_sim::free_port();
         let d = dir.display();
         let conf = format!(
             "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\n  dir = \"{d}/meta\"\n\
