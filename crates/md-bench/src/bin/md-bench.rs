@@ -279,16 +279,28 @@ struct Round {
     /// The mean of the round's in-process runs (one before the first end-to-end run, one after
     /// each).
     in_process: f64,
-    /// Per runtime: rate, share of in-process, share of the in-process run before it alone
-    /// (the harness's definition until 2026-12-02, printed beside the bracketed one), CPU-s
-    /// per million.
-    e2e: Vec<(Runtime, f64, f64, f64, f64)>,
+    /// One end-to-end run per runtime.
+    e2e: Vec<EndToEnd>,
+}
+
+/// One end-to-end saturation run of a round.
+#[derive(Debug, Clone, Copy)]
+struct EndToEnd {
+    runtime: Runtime,
+    /// Messages per second.
+    rate: f64,
+    /// Of the mean of the in-process runs just before and just after it.
+    share: f64,
+    /// Of the in-process run before it alone (the harness's definition until 2026-12-02,
+    /// printed beside the bracketed one).
+    share_of_before: f64,
+    cpu_per_million: f64,
 }
 
 impl Round {
     /// The end-to-end rate on `runtime`, if it ran.
     fn rate(&self, runtime: Runtime) -> Option<f64> {
-        self.e2e.iter().find(|e| e.0 == runtime).map(|e| e.1)
+        self.e2e.iter().find(|e| e.runtime == runtime).map(|e| e.rate)
     }
 }
 
@@ -326,21 +338,21 @@ fn summary(o: &Options, rounds: &[(ExchangeId, Round)]) {
         let in_process = median(of.iter().map(|r| r.in_process).collect());
         print!("{venue:8} ceiling {ceiling:>9.0} | in-process {in_process:>9.0} msg/s");
         for &runtime in &o.runtimes {
-            let pick = |i: usize| -> f64 {
+            let pick = |field: fn(&EndToEnd) -> f64| -> f64 {
                 median(
                     of.iter()
-                        .flat_map(|r| r.e2e.iter().filter(|e| e.0 == runtime))
-                        .map(|e| [e.1, e.2, e.3, e.4][i])
+                        .flat_map(|r| r.e2e.iter().filter(|e| e.runtime == runtime))
+                        .map(field)
                         .collect(),
                 )
             };
             print!(
                 " | {}: {:.0} msg/s, {:.0}% ({:.0}% of the run before), {:.2} CPU-s/M",
                 runtime.name(),
-                pick(0),
-                100.0 * pick(1),
-                100.0 * pick(2),
-                pick(3)
+                pick(|e| e.rate),
+                100.0 * pick(|e| e.share),
+                100.0 * pick(|e| e.share_of_before),
+                pick(|e| e.cpu_per_million)
             );
         }
         println!();
@@ -415,13 +427,13 @@ fn bench_venue(venue: ExchangeId, o: &Options, number: usize) -> Round {
             saturation.steady_rss,
             saturation.peak_rss
         );
-        round.e2e.push((
+        round.e2e.push(EndToEnd {
             runtime,
-            saturation.rate,
-            saturation.rate / in_process,
-            saturation.rate / before,
-            saturation.cpu_per_million,
-        ));
+            rate: saturation.rate,
+            share: saturation.rate / in_process,
+            share_of_before: saturation.rate / before,
+            cpu_per_million: saturation.cpu_per_million,
+        });
         before = after;
         let rates = if with_rates { o.rates.as_slice() } else { &[] };
         for &rate in rates {
